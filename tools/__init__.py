@@ -1,0 +1,9 @@
+"""MicroCloud client emulator, fleet simulator and heartbeat load generator.
+
+Modules:
+    pki: certificates for tests, the fleet and the benchmark.
+    microcloud: join token codec and one emulated MicroCloud cluster (the real client's TLS dance).
+    payloads: realistic heartbeat payloads, including LXD ``/1.0/metrics`` text.
+    fleet: N emulated clusters joining once and heartbeating on a schedule (with a CLI).
+    loadgen: a keep-alive mTLS heartbeat load generator for the benchmark (with a CLI).
+"""
