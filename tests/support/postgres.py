@@ -1,0 +1,88 @@
+"""A throw-away PostgreSQL server from the distribution's packages (design §5).
+
+initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user that
+the Debian package creates; everything else stays in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .ports import free_port
+
+
+def postgres_bin_dir() -> Path:
+    """The newest installed PostgreSQL server binaries."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
+    if not candidates:
+        raise RuntimeError("PostgreSQL is not installed: run scripts/bootstrap")
+    return Path(candidates[-1]).parent
+
+
+class PostgresServer:
+    """One PostgreSQL cluster on a loopback port, started and stopped on demand."""
+
+    def __init__(self, base_dir: Path):
+        self.base_dir = base_dir
+        self.data_dir = base_dir / "data"
+        self.log_file = base_dir / "postgres.log"
+        self.port = free_port()
+        self.bin = postgres_bin_dir()
+        self._as_postgres = os.geteuid() == 0
+
+    @property
+    def admin_url(self) -> str:
+        """URL of the `postgres` database as superuser."""
+        return self.url("postgres")
+
+    def url(self, database: str) -> str:
+        """URL of `database` as the superuser."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def init(self) -> None:
+        """Create the cluster directory."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres:
+            shutil.chown(self.base_dir, "postgres", "postgres")
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-o", options,
+            "start",
+        )
+
+    def stop(self) -> None:
+        """Stop the server at once, cutting every connection (like a crash or failover)."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database; return its URL."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            log = self.log_file.read_text() if self.log_file.exists() else ""
+            raise RuntimeError(f"{tool} failed: {result.stderr}{result.stdout}\n{log[-2000:]}")

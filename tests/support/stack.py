@@ -1,0 +1,225 @@
+"""The workload as it runs in the container: nginx in front of both gunicorn apps.
+
+Everything lives under one directory (certificates, env file, nginx.conf, sockets), laid out
+like the charm lays it out in the container, so the tests exercise the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+from cluster_manager.nginx import NginxSettings, render_nginx_config
+from cluster_manager.settings import render_env_file
+from tools import pki
+
+from .ports import free_port, wait_for_port
+
+CONNECTOR_DOMAIN = "cc.mcm.test"
+MANAGEMENT_DOMAIN = "cm.mcm.test"
+APPS = ("management", "connector")
+
+
+class Stack:
+    """nginx + management + connector against one database, on loopback ports."""
+
+    def __init__(
+        self,
+        root: Path,
+        database_url: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        proxy_protocol: bool = False,
+        connector_identity: pki.CertKey | None = None,
+        apps: tuple[str, ...] = APPS,
+    ):
+        self.root = root
+        self.database_url = database_url
+        self.management_port = free_port()
+        self.connector_port = free_port()
+        self.health_port = free_port()
+        self.tls_dir = root / "tls"
+        self.run_dir = root / "run"
+        self.env_file = root / "cluster-manager.env"
+        self.nginx_conf = root / "nginx.conf"
+        self.logs_dir = root / "logs"
+        self.proxy_protocol = proxy_protocol
+        self.apps = apps
+        self.connector_identity = connector_identity or pki.self_signed(
+            CONNECTOR_DOMAIN, dns_names=[CONNECTOR_DOMAIN]
+        )
+        self.management_identity = pki.self_signed(
+            MANAGEMENT_DOMAIN, dns_names=[MANAGEMENT_DOMAIN, "localhost"], ip_addresses=["127.0.0.1"]
+        )
+        self.env = {
+            "MCM_DATABASE_URL": database_url,
+            "MCM_CONNECTOR_DOMAIN": CONNECTOR_DOMAIN,
+            "MCM_CONNECTOR_PORT": str(self.connector_port),
+            "MCM_CONNECTOR_CERT_FILE": str(self.tls_dir / "connector.crt"),
+            "MCM_RUN_DIR": str(self.run_dir),
+            "MCM_LOG_LEVEL": "info",
+            "MCM_WORKERS": "2",
+            **(env or {}),
+        }
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def connector_address(self) -> str:
+        """The address put in join tokens (`cc.mcm.test:<port>`)."""
+        return f"{CONNECTOR_DOMAIN}:{self.connector_port}"
+
+    @property
+    def resolve(self) -> dict[str, tuple[str, int]]:
+        """How a MicroCloud emulator reaches the connector address on loopback."""
+        return {self.connector_address: ("127.0.0.1", self.connector_port)}
+
+    @property
+    def management_url(self) -> str:
+        """Base URL of the management API through nginx."""
+        return f"https://127.0.0.1:{self.management_port}"
+
+    @property
+    def management_ca(self) -> str:
+        """Path of the certificate that verifies the management listener."""
+        return str(self.tls_dir / "management.crt")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def write_files(self) -> None:
+        """Certificates, env file and nginx.conf, as the charm writes them."""
+        for directory in (self.tls_dir, self.run_dir, self.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.connector_identity.write(self.tls_dir, "connector")
+        self.management_identity.write(self.tls_dir, "management")
+        self.env_file.write_text(render_env_file(self.env))
+        self.env_file.chmod(0o600)
+        self.nginx_conf.write_text(render_nginx_config(self.nginx_settings()))
+
+    def nginx_settings(self) -> NginxSettings:
+        """The nginx settings for this stack."""
+        return NginxSettings(
+            management_cert=str(self.tls_dir / "management.crt"),
+            management_key=str(self.tls_dir / "management.key"),
+            connector_cert=str(self.tls_dir / "connector.crt"),
+            connector_key=str(self.tls_dir / "connector.key"),
+            run_dir=str(self.run_dir),
+            management_port=self.management_port,
+            connector_port=self.connector_port,
+            health_port=self.health_port,
+            proxy_protocol=self.proxy_protocol,
+            trusted_proxies=("127.0.0.1/32",) if self.proxy_protocol else (),
+            user="root" if os.geteuid() == 0 else None,
+        )
+
+    def start(self) -> Stack:
+        """Migrate, then start both apps and nginx; wait until all are ready."""
+        self.write_files()
+        self.cli("migrate")
+        for app in self.apps:
+            self.start_app(app)
+        self.start_nginx()
+        for app in self.apps:
+            self.wait_ready(app)
+        return self
+
+    def start_app(self, app: str) -> None:
+        """Start one gunicorn app on its socket."""
+        self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])
+
+    def start_nginx(self) -> None:
+        """Start nginx in the foreground (as Pebble does)."""
+        self._spawn(
+            "nginx",
+            ["nginx", "-e", "stderr", "-c", str(self.nginx_conf), "-g", "daemon off;"],
+        )
+        wait_for_port(self.health_port)
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process gracefully (SIGTERM), then wait for it."""
+        process = self._processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        """Stop everything that is still running."""
+        for name in list(self._processes):
+            self.stop_process(name)
+
+    def wait_ready(self, app: str, timeout: float = 30.0) -> None:
+        """Block until nginx reports the app alive."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_port}/health/{app}"
+        while time.monotonic() < deadline:
+            process = self._processes.get(app)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{app} exited: {self.log(app)[-3000:]}")
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{app} not alive after {timeout}s: {self.log(app)[-3000:]}")
+
+    def log(self, name: str) -> str:
+        """Everything a process printed so far."""
+        path = self.logs_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # -- tools -------------------------------------------------------------------------------
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the workload CLI with this stack's settings."""
+        result = subprocess.run(
+            [sys.executable, "-m", "cluster_manager", *args],
+            env={**os.environ, "MCM_ENV_FILE": str(self.env_file)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"cli {args} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def mint_token(self, cluster: str, *extra: str) -> str:
+        """A join token for `cluster`, minted through the CLI as an operator would."""
+        import json
+
+        result = self.cli("create-join-token", cluster, "--json", *extra)
+        return json.loads(result.stdout)["token"]
+
+    def management_session(self, token: str | None = None) -> requests.Session:
+        """An HTTP session to the management API, authenticated by an API token."""
+        session = requests.Session()
+        session.verify = self.management_ca
+        if token is None:
+            import json
+
+            name = f"tests-{time.monotonic_ns()}"
+            token = json.loads(self.cli("create-api-token", name, "--json").stdout)["token"]
+        session.headers["Authorization"] = f"Bearer {token}"
+        return session
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = (self.logs_dir / f"{name}.log").open("ab")
+        self._processes[name] = subprocess.Popen(
+            command,
+            env={**os.environ, "MCM_ENV_FILE": str(self.env_file)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -1,0 +1,29 @@
+"""Fixtures for the workload tests: a migrated database and the running stack."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.stack import Stack
+
+_stack_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """nginx + both apps on a database of their own, shared by the tests of one module.
+
+    Tests sharing it use names of their own, so they never see each other's clusters.
+    """
+    number = next(_stack_numbers)
+    url = postgres.create_database(f"stack_{number}")
+    running = Stack(Path(tmp_path_factory.mktemp(f"stack{number}")), url).start()
+    try:
+        yield running
+    finally:
+        running.stop()

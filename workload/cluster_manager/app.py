@@ -1,0 +1,35 @@
+"""The two app factories. Each app registers only its own routes, so a route can be reached
+only through the nginx listener that guards it."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from .connector.identity import CLIENT_CERT_HEADER, client_fingerprint
+from .connector.routes import bp as connector_blueprint
+from .db.pool import Database
+from .settings import Settings
+from .webapp import client_address, create_app
+
+CONNECTOR_MAX_BODY = 16 * 1024 * 1024
+MANAGEMENT_MAX_BODY = 1024 * 1024
+
+
+def _connector_limit_key() -> str:
+    # Enrolled clusters are counted by certificate, so many behind one NAT do not collide.
+    fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    return f"cert:{fingerprint}" if fingerprint else f"addr:{client_address()}"
+
+
+def create_connector_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
+    """The MicroCloud-facing app (behind nginx's connector listener)."""
+    settings = settings or Settings.from_env()
+    return create_app(
+        "cluster_manager.connector",
+        settings,
+        [connector_blueprint],
+        rate_limit=settings.rate_limit_connector,
+        rate_limit_key=_connector_limit_key,
+        max_body_bytes=CONNECTOR_MAX_BODY,
+        db=db,
+    )

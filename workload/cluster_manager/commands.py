@@ -1,0 +1,1 @@
+"""Operator commands of the CLI (join tokens, clusters, API tokens, fingerprint)."""

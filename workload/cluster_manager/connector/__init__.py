@@ -1,0 +1,1 @@
+"""The MicroCloud-facing connector: join, heartbeat and leave over (mutual) TLS."""

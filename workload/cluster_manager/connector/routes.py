@@ -1,0 +1,141 @@
+"""Connector endpoints, exactly as MicroCloud calls them (reference §1.2, design D3/D4)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from cryptography import x509
+from flask import Blueprint, request
+from pydantic import ValidationError
+
+from ..db.enrollment import EnrollmentError, NewCluster, enroll
+from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
+from ..envelope import APIError, BadRequest, Forbidden, sync
+from ..join_token import token_hash
+from ..protocol.connector import NAME_PATTERN, Heartbeat, JoinRequest
+from ..webapp import database, describe_validation_error, settings
+from .identity import CLIENT_CERT_HEADER, client_fingerprint, fingerprint_of_der, pem_to_der
+
+logger = logging.getLogger(__name__)
+Body = TypeVar("Body", JoinRequest, Heartbeat)
+bp = Blueprint("connector", __name__)
+
+_PRUNE_EVERY_SECONDS = 3600.0
+_next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
+
+
+@bp.get("/")
+def root():
+    """MicroCloud probes this without a client certificate to read ours."""
+    return sync(["/1.0"])
+
+
+@bp.post("/1.0/remote-cluster")
+def join():
+    """Enroll a cluster with its one-time join token."""
+    body = _parse(JoinRequest)
+    cluster = _validated_cluster(body)
+    presented = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    if presented is not None and presented != cluster.fingerprint:
+        raise Forbidden("TLS client certificate does not match cluster_certificate")
+    try:
+        database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
+    except EnrollmentError as error:
+        logger.info("join refused for %s: %s", cluster.name, error.message)
+        raise APIError(error.status, error.message) from None
+    logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
+    return sync({})
+
+
+@bp.post("/1.0/remote-cluster/status")
+def heartbeat():
+    """Store a heartbeat from an enrolled cluster, authenticated by its certificate."""
+    fingerprint = _caller_fingerprint()
+    beat = _parse(Heartbeat)
+    name = database().run(lambda conn: store_heartbeat(conn, fingerprint, beat), idempotent=True)
+    if name is None:
+        raise Forbidden()
+    _maybe_prune_history()
+    config = settings()
+    return sync(
+        {
+            "next_update_in_seconds": str(config.heartbeat_interval),
+            "cluster_manager_address": config.connector_address,
+        }
+    )
+
+
+@bp.delete("/1.0/remote-cluster")
+def leave():
+    """The calling cluster leaves: forget it and everything it reported."""
+    fingerprint = _caller_fingerprint()
+    name = database().run(lambda conn: remove_caller(conn, fingerprint))
+    if name is None:
+        raise Forbidden()
+    logger.info("cluster %s left", name)
+    return sync({})
+
+
+def _caller_fingerprint() -> str:
+    fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    if fingerprint is None:
+        raise Forbidden()
+    return fingerprint
+
+
+def _parse(model: type[Body]) -> Body:
+    data = request.get_data(cache=False)
+    if not data:
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
+def _validated_cluster(body: JoinRequest) -> NewCluster:
+    if not body.cluster_name:
+        raise BadRequest("remote cluster name is required")
+    if not re.match(NAME_PATTERN, body.cluster_name):
+        raise BadRequest(
+            "cluster_name must be 1-63 letters, digits, '.', '_' or '-', starting with a"
+            " letter or digit"
+        )
+    if not body.cluster_certificate:
+        raise BadRequest("remote cluster certificate is required")
+    der = pem_to_der(body.cluster_certificate)
+    if der is None:
+        raise BadRequest("invalid certificate: cluster_certificate is not a PEM certificate")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as error:
+        raise BadRequest(f"invalid certificate: {error}") from None
+    not_before = cert.not_valid_before_utc
+    not_after = cert.not_valid_after_utc
+    now = datetime.now(UTC)
+    if not_after <= now:
+        raise BadRequest("invalid certificate: it expired at " + not_after.isoformat())
+    if not_before > now:
+        raise BadRequest("invalid certificate: not valid before " + not_before.isoformat())
+    return NewCluster(
+        name=body.cluster_name,
+        certificate_pem=body.cluster_certificate,
+        fingerprint=fingerprint_of_der(der),
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
+def _maybe_prune_history() -> None:
+    global _next_prune_at  # noqa: PLW0603 - one timer per process, by design
+    if time.monotonic() < _next_prune_at:
+        return
+    _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
+    retention = settings().history_retention_days
+    removed = database().run(lambda conn: prune_history(conn, retention), idempotent=True)
+    if removed:
+        logger.info("pruned %d heartbeat history rows older than %d days", removed, retention)

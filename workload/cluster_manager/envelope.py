@@ -1,0 +1,93 @@
+"""The LXD response envelope both apps speak (reference §1.0), and the errors that map onto it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from flask import Response
+
+
+class APIError(Exception):
+    """An error answered to the caller as an LXD error envelope."""
+
+    def __init__(self, status: int, message: str = "", headers: Mapping[str, str] | None = None):
+        super().__init__(message or HTTPStatus(status).phrase)
+        self.status = status
+        self.message = message or HTTPStatus(status).phrase
+        self.headers = dict(headers or {})
+
+
+class BadRequest(APIError):
+    def __init__(self, message: str):
+        super().__init__(400, message)
+
+
+class Forbidden(APIError):
+    def __init__(self, message: str = ""):
+        super().__init__(403, message)
+
+
+class NotFound(APIError):
+    def __init__(self, message: str = ""):
+        super().__init__(404, message)
+
+
+class Conflict(APIError):
+    def __init__(self, message: str):
+        super().__init__(409, message)
+
+
+class Unavailable(APIError):
+    def __init__(self, message: str = "database unavailable"):
+        super().__init__(503, message, {"Retry-After": "5"})
+
+
+_JSON_HEADERS = {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"}
+
+
+def sync(metadata: Any = None, status: int = 200) -> Response:
+    """A sync success envelope, keys in LXD's order, body ending in a newline."""
+    body = {
+        "type": "sync",
+        "status": "Success",
+        "status_code": 200,
+        "operation": "",
+        "error_code": 0,
+        "error": "",
+        "metadata": metadata,
+    }
+    return Response(_dumps(body), status=status, headers=_JSON_HEADERS)
+
+
+def error(status: int, message: str = "", headers: Mapping[str, str] | None = None) -> Response:
+    """An error envelope; the message defaults to the HTTP reason phrase."""
+    body = {
+        "type": "error",
+        "status": "",
+        "status_code": 0,
+        "operation": "",
+        "error_code": status,
+        "error": message or HTTPStatus(status).phrase,
+        "metadata": None,
+    }
+    return Response(_dumps(body), status=status, headers={**_JSON_HEADERS, **(headers or {})})
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 with fractional seconds and `Z` for UTC, as Go's encoder writes times."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _dumps(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), default=_default) + "\n"

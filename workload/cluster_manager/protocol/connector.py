@@ -1,0 +1,84 @@
+"""What MicroCloud sends to the connector (reference §2.2 and §3.1).
+
+Join requests are strict: they have exactly three fields. Heartbeats ignore fields they do
+not know, because the client is a MicroCloud we cannot change: a newer release that adds a
+field must keep reporting, not be refused on every beat.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+MAX_PEM_LENGTH = 16_384
+
+
+def _null_to_empty(value: object) -> object:
+    # Go encodes nil slices as null; treat them as empty lists.
+    return [] if value is None else value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class JoinRequest(_Strict):
+    """POST /1.0/remote-cluster."""
+
+    cluster_name: StrictStr = Field(max_length=63)
+    cluster_certificate: StrictStr = Field(max_length=MAX_PEM_LENGTH)
+    token: StrictStr = Field(max_length=4096)
+
+
+class StatusDistribution(_Lenient):
+    """How many members (or instances) are in one status."""
+
+    status: StrictStr = Field(max_length=64)
+    count: StrictInt = Field(ge=0)
+
+
+class StoragePoolUsage(_Lenient):
+    """Usage of one storage pool on one member ("" for remote pools)."""
+
+    name: StrictStr = Field(max_length=255)
+    member: StrictStr = Field(default="", max_length=255)
+    total: StrictInt = Field(ge=0)
+    usage: StrictInt = Field(ge=0)
+
+
+class ServerMetrics(_Lenient):
+    """The Prometheus text that one member's LXD reported."""
+
+    member: StrictStr = Field(max_length=255)
+    metrics: StrictStr
+    service: StrictStr = Field(max_length=64)
+
+
+Distribution = Annotated[list[StatusDistribution], BeforeValidator(_null_to_empty)]
+
+
+class Heartbeat(_Lenient):
+    """POST /1.0/remote-cluster/status."""
+
+    ceph_statuses: Distribution = Field(default_factory=list)
+    cpu_total_count: StrictInt = Field(default=0, ge=0)
+    cpu_load_1: StrictStr = Field(default="0", max_length=32)
+    cpu_load_5: StrictStr = Field(default="0", max_length=32)
+    cpu_load_15: StrictStr = Field(default="0", max_length=32)
+    memory_total_amount: StrictInt = Field(default=0, ge=0)
+    memory_usage: StrictInt = Field(default=0, ge=0)
+    storage_pool_usages: Annotated[
+        list[StoragePoolUsage], BeforeValidator(_null_to_empty)
+    ] = Field(default_factory=list)
+    member_statuses: Distribution = Field(default_factory=list)
+    instance_statuses: Distribution = Field(default_factory=list)
+    server_metrics: Annotated[list[ServerMetrics], BeforeValidator(_null_to_empty)] = Field(
+        default_factory=list
+    )
+    ui_url: StrictStr = Field(default="", max_length=2048)

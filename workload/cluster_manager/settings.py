@@ -1,0 +1,131 @@
+"""Typed settings, read once from `MCM_*` environment variables (see docs/workload-contract.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from limits import parse_many
+
+PREFIX = "MCM_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Runtime configuration shared by the CLI and both apps."""
+
+    database_url: str
+    connector_domain: str
+    connector_port: int = 443
+    connector_cert_file: Path = Path("/etc/cluster-manager/tls/connector.crt")
+    heartbeat_interval: int = 60
+    join_token_expiry: int = 86400
+    history_retention_days: int = 30
+    rate_limit_connector: str = "60/minute"
+    rate_limit_management: str = "600/minute"
+    log_level: str = "info"
+    run_dir: Path = Path("/run/cluster-manager")
+    workers: int = 2
+    db_pool_size: int = 4
+
+    @property
+    def connector_address(self) -> str:
+        """`host:port` that clusters are told to reach, as put in join tokens."""
+        return f"{self.connector_domain}:{self.connector_port}"
+
+    @property
+    def offline_after_seconds(self) -> int:
+        """A cluster is offline once three heartbeats in a row are missing."""
+        return 3 * self.heartbeat_interval
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment, after the file named by `MCM_ENV_FILE`."""
+        env = dict(os.environ if environ is None else environ)
+        env_file = env.get(f"{PREFIX}ENV_FILE")
+        if env_file:
+            env = {**read_env_file(Path(env_file)), **env}
+        return cls._from_mapping(env)
+
+    @classmethod
+    def _from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is None or raw == "":
+                if field.default is dataclasses.MISSING:
+                    raise SettingsError(f"{PREFIX}{field.name.upper()} is required")
+                continue
+            values[field.name] = _convert(field.name, field.type, raw)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError on values no deployment should run with."""
+        positive = {
+            "CONNECTOR_PORT": self.connector_port,
+            "HEARTBEAT_INTERVAL": self.heartbeat_interval,
+            "JOIN_TOKEN_EXPIRY": self.join_token_expiry,
+            "HISTORY_RETENTION_DAYS": self.history_retention_days,
+            "WORKERS": self.workers,
+            "DB_POOL_SIZE": self.db_pool_size,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise SettingsError(f"{PREFIX}{name} must be positive, got {value}")
+        if self.connector_port > 65535:
+            raise SettingsError(f"{PREFIX}CONNECTOR_PORT out of range: {self.connector_port}")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        for name, limit in (
+            ("RATE_LIMIT_CONNECTOR", self.rate_limit_connector),
+            ("RATE_LIMIT_MANAGEMENT", self.rate_limit_management),
+        ):
+            try:
+                parse_many(limit)
+            except ValueError as error:
+                raise SettingsError(f"{PREFIX}{name}: {error}") from None
+
+
+def _convert(name: str, annotation: object, raw: str) -> object:
+    kind = str(annotation)
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if kind == "Path":
+        return Path(raw)
+    return raw.strip()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse `KEY=VALUE` lines; blank lines and `#` comments are skipped, no shell quoting."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+def render_env_file(values: Mapping[str, str]) -> str:
+    """Inverse of `read_env_file`, for the charm and the local run mode."""
+    lines = []
+    for key, value in sorted(values.items()):
+        if "\n" in value or "\n" in key:
+            raise SettingsError(f"{key}: values may not contain newlines")
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"

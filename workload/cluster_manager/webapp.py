@@ -1,0 +1,132 @@
+"""What both Flask apps share: settings, the pool, error envelopes and rate limiting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from flask import Blueprint, Flask, Response, current_app, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from .db.pool import Database, DatabaseUnavailable
+from .envelope import APIError, error, sync
+from .ratelimit import RateLimiter
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+KeyFunction = Callable[[], str]
+_EXTENSION = "cluster_manager"
+
+
+def create_app(
+    name: str,
+    settings: Settings,
+    blueprints: Iterable[Blueprint],
+    *,
+    rate_limit: str,
+    rate_limit_key: KeyFunction,
+    max_body_bytes: int,
+    db: Database | None = None,
+) -> Flask:
+    """A Flask app with the shared plumbing; each app brings its own blueprints."""
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[_EXTENSION] = {
+        "settings": settings,
+        "db": db or Database(settings.database_url, max_size=settings.db_pool_size),
+        "limiter": RateLimiter(rate_limit),
+        "limit_key": rate_limit_key,
+    }
+    app.register_blueprint(_health)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.before_request(_enforce_rate_limit)
+    app.register_error_handler(APIError, _api_error)
+    app.register_error_handler(DatabaseUnavailable, _database_unavailable)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def settings() -> Settings:
+    """The settings of the app handling the current request."""
+    return current_app.extensions[_EXTENSION]["settings"]
+
+
+def database() -> Database:
+    """The connection pool of the app handling the current request."""
+    return current_app.extensions[_EXTENSION]["db"]
+
+
+def client_address() -> str:
+    """The caller's address as nginx saw it (after the PROXY protocol, when enabled)."""
+    return request.headers.get("X-Real-IP") or request.remote_addr or "unknown"
+
+
+def describe_validation_error(validation_error: ValidationError) -> str:
+    """One readable line naming each bad field, without echoing the values back."""
+    problems = []
+    for item in validation_error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        problems.append(f"{where}: {item['msg']}")
+    return "invalid request: " + "; ".join(problems)
+
+
+_health = Blueprint("health", __name__)
+
+
+@_health.get("/healthz")
+def _alive() -> Response:
+    """Liveness for Pebble: the process serves requests; the database is not consulted."""
+    return Response("ok\n", mimetype="text/plain")
+
+
+@_health.get("/1.0/status")
+def _status() -> Response:
+    """Readiness: 200 only while PostgreSQL answers."""
+    database().ping()
+    return sync(None)
+
+
+_UNLIMITED = {"health._alive"}
+
+
+def _enforce_rate_limit() -> Response | None:
+    if request.endpoint in _UNLIMITED:
+        return None
+    state = current_app.extensions[_EXTENSION]
+    retry_after = state["limiter"].hit(state["limit_key"]())
+    if retry_after is None:
+        return None
+    logger.warning("rate limit exceeded by %s on %s", state["limit_key"](), request.path)
+    return error(429, "too many requests", {"Retry-After": str(retry_after)})
+
+
+def _api_error(api_error: APIError) -> Response:
+    return error(api_error.status, api_error.message, api_error.headers)
+
+
+def _database_unavailable(_: DatabaseUnavailable) -> Response:
+    return error(503, "database unavailable, try again shortly", {"Retry-After": "5"})
+
+
+def _http_error(http_error: HTTPException) -> Response:
+    status = http_error.code or 500
+    headers = {}
+    if status == 405:
+        allowed = http_error.get_headers()
+        headers = {k: v for k, v in allowed if k == "Allow"}
+    message = {
+        404: "not found",
+        405: f"method {request.method} not allowed",
+        413: "request body too large",
+    }.get(status, http_error.description or "")
+    return error(status, message, headers)
+
+
+def _unexpected_error(unexpected: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.path, exc_info=unexpected)
+    return error(500, "internal error")
