@@ -1,0 +1,47 @@
+"""Names, ports and in-container paths shared by the charm's modules."""
+
+from __future__ import annotations
+
+CONTAINER = "cluster-manager"
+PEER_RELATION = "cluster-manager-peers"
+DATABASE_RELATION = "database"
+CERTIFICATES_RELATION = "certificates"
+CA_RELATION = "receive-ca-cert"
+INGRESS_RELATION = "traefik-route"
+
+DATABASE_NAME = "cluster_manager"
+
+NGINX_SERVICE = "nginx"
+MANAGEMENT_SERVICE = "management"
+CONNECTOR_SERVICE = "connector"
+APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE)
+
+MANAGEMENT_PORT = 8443
+CONNECTOR_PORT = 9443
+HEALTH_PORT = 8081
+PUBLIC_CONNECTOR_PORT = 443
+"""Port the clusters reach the connector at (Traefik's websecure entrypoint)."""
+
+CONFIG_DIR = "/etc/cluster-manager"
+ENV_FILE = f"{CONFIG_DIR}/cluster-manager.env"
+NGINX_CONFIG = f"{CONFIG_DIR}/nginx.conf"
+TLS_DIR = f"{CONFIG_DIR}/tls"
+MANAGEMENT_CERT = f"{TLS_DIR}/management.crt"
+MANAGEMENT_KEY = f"{TLS_DIR}/management.key"
+CONNECTOR_CERT = f"{TLS_DIR}/connector.crt"
+CONNECTOR_KEY = f"{TLS_DIR}/connector.key"
+CA_BUNDLE = f"{TLS_DIR}/ca-bundle.crt"
+RUN_DIR = "/run/cluster-manager"
+NGINX_PREFIX = f"{RUN_DIR}/nginx"
+
+WORKLOAD_CLI = ("python3", "-m", "cluster_manager")
+
+# Peer application databag keys (written by the leader).
+CONNECTOR_SECRET_KEY = "connector-secret-id"  # noqa: S105 (a databag key, not a secret)
+CONNECTOR_FINGERPRINT_KEY = "connector-fingerprint"
+SCHEMA_VERSION_KEY = "schema-version"
+SCHEMA_DATABASE_KEY = "schema-database"
+# Peer unit databag key: the unit's address for Traefik, set once its workload is planned.
+UNIT_ADDRESS_KEY = "address"
+
+CONNECTOR_SECRET_LABEL = "connector-identity"  # noqa: S105 (a label, not a secret)

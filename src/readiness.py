@@ -1,0 +1,181 @@
+"""Named readiness checks, shared by the reconcile (what may run) and the unit status.
+
+Every check reads the `Facts` gathered once per hook and returns None when it passes, or the
+status that tells the operator what is missing: Blocked when they must act, Waiting when a
+related application (or our leader) must act, Maintenance while the unit works on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import ops
+
+from charm_config import CharmConfig
+from connector_identity import ConnectorIdentity
+from tls import TLSMaterial
+
+MAX_ERROR_LENGTH = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """Everything the checks decide on, read once per hook."""
+
+    is_leader: bool
+    config: CharmConfig | None
+    config_error: str
+    container_connected: bool
+    database_provider: str | None
+    """Application name of the database provider, None when not related."""
+    database_url: str | None
+    """Connection URI once the provider created the database and user."""
+    certificates_provider: str | None
+    management_tls: TLSMaterial | None
+    connector_identity: ConnectorIdentity | None
+    ingress_provider: str | None
+    schema_migrated: bool
+    """The leader migrated the current database (recorded in the peer app data)."""
+    migration_error: str = ""
+    stopped_services: tuple[str, ...] = ()
+    failing_checks: tuple[str, ...] = ()
+
+
+Check = Callable[[Facts], ops.StatusBase | None]
+
+
+def config_valid(facts: Facts) -> ops.StatusBase | None:
+    """The config options are valid."""
+    if facts.config is None:
+        return ops.BlockedStatus(f"invalid config: {facts.config_error}")
+    return None
+
+
+def container_connected(facts: Facts) -> ops.StatusBase | None:
+    """Pebble in the workload container answers."""
+    if not facts.container_connected:
+        return ops.WaitingStatus("waiting for the cluster-manager container to start")
+    return None
+
+
+def database_related(facts: Facts) -> ops.StatusBase | None:
+    """The `database` endpoint is integrated."""
+    if facts.database_provider is None:
+        return ops.BlockedStatus("integrate with a PostgreSQL provider (database)")
+    return None
+
+
+def database_ready(facts: Facts) -> ops.StatusBase | None:
+    """The provider created our database and user."""
+    if facts.database_provider is not None and facts.database_url is None:
+        return ops.WaitingStatus(f"waiting for a database from {facts.database_provider}")
+    return None
+
+
+def certificates_related(facts: Facts) -> ops.StatusBase | None:
+    """The `certificates` endpoint is integrated."""
+    if facts.certificates_provider is None:
+        return ops.BlockedStatus("integrate with a TLS certificates provider (certificates)")
+    return None
+
+
+def certificate_issued(facts: Facts) -> ops.StatusBase | None:
+    """The management API certificate for the configured domain has been issued."""
+    if facts.certificates_provider is not None and facts.management_tls is None:
+        return ops.WaitingStatus(f"certificate requested from {facts.certificates_provider}")
+    return None
+
+
+def connector_identity_ready(facts: Facts) -> ops.StatusBase | None:
+    """The connector key and certificate exist."""
+    if facts.connector_identity is None:
+        if facts.is_leader:
+            return ops.MaintenanceStatus("creating the connector identity")
+        return ops.WaitingStatus("waiting for the leader to create the connector identity")
+    return None
+
+
+def connector_domain_matches(facts: Facts) -> ops.StatusBase | None:
+    """The connector certificate is valid for the configured connector domain."""
+    identity, config = facts.connector_identity, facts.config
+    if identity is None or config is None or identity.matches(config.cluster_connector_domain):
+        return None
+    names = ", ".join(identity.dns_names) or "no DNS name"
+    return ops.BlockedStatus(
+        f"cluster-connector-domain {config.cluster_connector_domain} differs from the connector "
+        f"certificate ({names}): run rotate-connector-certificate confirm=true"
+    )
+
+
+def schema_migrated(facts: Facts) -> ops.StatusBase | None:
+    """The database schema is at the workload's version."""
+    if facts.migration_error:
+        return ops.BlockedStatus(
+            f"database migration failed: {facts.migration_error[:MAX_ERROR_LENGTH]}"
+        )
+    if not facts.schema_migrated:
+        if facts.is_leader:
+            return ops.MaintenanceStatus("migrating the database schema")
+        return ops.WaitingStatus("waiting for the leader to migrate the database schema")
+    return None
+
+
+def ingress_related(facts: Facts) -> ops.StatusBase | None:
+    """Traefik routes the two domains to the units."""
+    if facts.ingress_provider is None:
+        domains = ""
+        if facts.config is not None:
+            config = facts.config
+            domains = f" {config.management_api_domain} and {config.cluster_connector_domain}"
+        return ops.BlockedStatus(f"integrate with traefik-k8s (traefik-route) to expose{domains}")
+    return None
+
+
+def services_running(facts: Facts) -> ops.StatusBase | None:
+    """Every Pebble service runs and passes its checks."""
+    if facts.stopped_services:
+        return ops.MaintenanceStatus(f"starting {', '.join(facts.stopped_services)}")
+    if facts.failing_checks:
+        return ops.WaitingStatus(f"failing health checks: {', '.join(facts.failing_checks)}")
+    return None
+
+
+PREREQUISITES: tuple[Check, ...] = (
+    config_valid,
+    container_connected,
+    database_related,
+    database_ready,
+    certificates_related,
+    certificate_issued,
+    connector_identity_ready,
+)
+"""What the workload files need; the reconcile writes nothing until all pass."""
+
+SERVING: tuple[Check, ...] = (schema_migrated,)
+"""What the services need on top of the prerequisites before they start."""
+
+ADVISORY: tuple[Check, ...] = (connector_domain_matches, ingress_related)
+"""What the operator must fix although the unit serves (or will serve) without it."""
+
+
+def failures(checks: Sequence[Check], facts: Facts) -> list[ops.StatusBase]:
+    """Return the statuses of the checks that fail, in order."""
+    return [status for check in checks if (status := check(facts)) is not None]
+
+
+def passes(checks: Sequence[Check], facts: Facts) -> bool:
+    """Return whether every check passes."""
+    return not failures(checks, facts)
+
+
+def unit_statuses(facts: Facts) -> list[ops.StatusBase]:
+    """Return every status the unit should report; empty when it is fully active.
+
+    Later stages are only judged once the earlier ones pass, so a unit that waits for its
+    certificate never claims to be migrating or starting services.
+    """
+    statuses = failures(PREREQUISITES, facts)
+    if not statuses:
+        statuses = failures(SERVING, facts) or failures((services_running,), facts)
+    return statuses + failures(ADVISORY, facts)

@@ -1,0 +1,176 @@
+"""Files the charm writes into the cluster-manager container, and the container operations.
+
+The content of every file is built by a pure function of typed inputs (`render_env`,
+`nginx_settings`); `Workload` pushes a file only when it differs from what the container
+holds, and tells the caller which files changed so that it restarts or reloads only what
+depends on them. Nothing is remembered between hooks: the container is the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ops
+from cluster_manager.nginx import NginxSettings, render_nginx_config
+
+from charm_config import CharmConfig
+from constants import (
+    CONFIG_DIR,
+    CONNECTOR_CERT,
+    CONNECTOR_KEY,
+    CONNECTOR_PORT,
+    ENV_FILE,
+    HEALTH_PORT,
+    MANAGEMENT_CERT,
+    MANAGEMENT_KEY,
+    MANAGEMENT_PORT,
+    NGINX_PREFIX,
+    PUBLIC_CONNECTOR_PORT,
+    RUN_DIR,
+    TLS_DIR,
+    WORKLOAD_CLI,
+)
+
+logger = logging.getLogger(__name__)
+
+EXIT_USER_ERROR = 1
+EXIT_USAGE_ERROR = 2
+EXIT_DATABASE_UNAVAILABLE = 3
+
+
+def render_env(config: CharmConfig, database_url: str) -> dict[str, str]:
+    """Return the workload settings (docs/workload-contract.md) for the env file."""
+    return {
+        "MCM_DATABASE_URL": database_url,
+        "MCM_CONNECTOR_DOMAIN": config.cluster_connector_domain,
+        "MCM_CONNECTOR_PORT": str(PUBLIC_CONNECTOR_PORT),
+        "MCM_CONNECTOR_CERT_FILE": CONNECTOR_CERT,
+        "MCM_HEARTBEAT_INTERVAL": str(config.heartbeat_interval),
+        "MCM_JOIN_TOKEN_EXPIRY": str(config.join_token_expiry),
+        "MCM_RATE_LIMIT_CONNECTOR": config.rate_limit_connector,
+        "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,
+        "MCM_LOG_LEVEL": config.log_level,
+        "MCM_RUN_DIR": RUN_DIR,
+    }
+
+
+def format_env_file(values: Mapping[str, str]) -> str:
+    """Return `KEY=VALUE` lines, sorted; the workload reads them without shell quoting."""
+    for key, value in values.items():
+        if "\n" in key or "\n" in value:
+            raise ValueError(f"{key}: values may not contain newlines")
+    return "".join(f"{key}={values[key]}\n" for key in sorted(values))
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Return the settings of an env file written by `format_env_file`."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value
+    return values
+
+
+def nginx_settings(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> NginxSettings:
+    """Return the nginx settings; behind Traefik, expect PROXY headers from the pod network."""
+    return NginxSettings(
+        management_port=MANAGEMENT_PORT,
+        connector_port=CONNECTOR_PORT,
+        health_port=HEALTH_PORT,
+        management_cert=MANAGEMENT_CERT,
+        management_key=MANAGEMENT_KEY,
+        connector_cert=CONNECTOR_CERT,
+        connector_key=CONNECTOR_KEY,
+        run_dir=RUN_DIR,
+        proxy_protocol=proxy_protocol,
+        trusted_proxies=tuple(trusted_proxies) if proxy_protocol else (),
+    )
+
+
+def render_nginx(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> str:
+    """Return nginx.conf, rendered by the workload's own renderer."""
+    return render_nginx_config(nginx_settings(proxy_protocol, trusted_proxies))
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadFile:
+    """A file the charm owns in the container."""
+
+    path: str
+    content: str
+    permissions: int = 0o644
+
+
+class CommandError(Exception):
+    """A workload CLI command failed; `exit_code` follows the contract."""
+
+    def __init__(self, exit_code: int | None, message: str):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.message = message
+
+
+class Workload:
+    """Operations on the cluster-manager container through Pebble."""
+
+    def __init__(self, container: ops.Container):
+        self.container = container
+
+    def prepare_directories(self) -> None:
+        """Create the directories the files and the processes need."""
+        for path, mode in ((CONFIG_DIR, 0o755), (TLS_DIR, 0o700), (RUN_DIR, 0o755)):
+            self.container.make_dir(path, make_parents=True, permissions=mode)
+        self.container.make_dir(NGINX_PREFIX, make_parents=True)
+
+    def sync_files(self, files: Sequence[WorkloadFile]) -> set[str]:
+        """Push every file whose content differs from the container's; return their paths."""
+        changed: set[str] = set()
+        for file in files:
+            if self.read(file.path) != file.content:
+                self.container.push(
+                    file.path, file.content, permissions=file.permissions, make_dirs=True
+                )
+                changed.add(file.path)
+        return changed
+
+    def read(self, path: str) -> str | None:
+        """Return a file's content, None if it does not exist."""
+        try:
+            return self.container.pull(path).read()
+        except ops.pebble.PathError:
+            return None
+
+    def settings(self) -> dict[str, str] | None:
+        """Return the settings in the pushed env file, None before it was written."""
+        text = self.read(ENV_FILE)
+        return parse_env_file(text) if text is not None else None
+
+    def run_cli(self, args: Sequence[str], environment: Mapping[str, str]) -> Any:
+        """Run `python3 -m cluster_manager <args> --json` and return its decoded output.
+
+        Raises:
+            CommandError: the command failed; the message is its stderr.
+        """
+        command = [*WORKLOAD_CLI, *args, "--json"]
+        try:
+            process = self.container.exec(command, environment=dict(environment), timeout=120)
+            stdout, _ = process.wait_output()
+        except ops.pebble.ExecError as error:
+            stderr = error.stderr if isinstance(error.stderr, str) else ""
+            message = stderr.strip() or f"{args[0]} failed with exit code {error.exit_code}"
+            raise CommandError(error.exit_code, message) from None
+        except (ops.pebble.ChangeError, ops.pebble.APIError, ops.pebble.TimeoutError) as error:
+            raise CommandError(None, f"{args[0]} could not run: {error}") from None
+        try:
+            return json.loads(stdout)
+        except json.JSONDecodeError:
+            raise CommandError(None, f"{args[0]} printed invalid JSON: {stdout!r}") from None
+
+    def running_services(self) -> set[str]:
+        """Return the names of the services Pebble reports as running."""
+        return {name for name, info in self.container.get_services().items() if info.is_running()}
