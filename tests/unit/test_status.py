@@ -1,0 +1,196 @@
+"""Every branch of the unit status: what the operator sees at each step of a deployment.
+
+Every failing readiness check adds its status and Juju shows the most severe one, so what
+the operator must do (Blocked) comes before what a related application is doing (Waiting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ops import pebble, testing
+
+from tests.unit.builders import (
+    CONFIG,
+    CONNECTOR_DOMAIN,
+    MODEL,
+    SigningCA,
+    certificates_relation,
+    database_relation,
+    deploy,
+    migrate_exec,
+    peer_relation,
+    replace_container,
+    replace_relation,
+    running,
+    traefik_relation,
+    workload_container,
+)
+
+
+def bare_state(**changes) -> testing.State:
+    """A leader with valid config, its container and peer relation, and nothing integrated."""
+    state = testing.State(
+        leader=True,
+        config=CONFIG,
+        model=testing.Model(name=MODEL),
+        containers={workload_container()},
+        relations={peer_relation()},
+    )
+    return dataclasses.replace(state, **changes)
+
+
+def test_missing_domains_block_with_the_option_to_set(ctx):
+    out = ctx.run(ctx.on.config_changed(), bare_state(config={}))
+
+    assert out.unit_status == testing.BlockedStatus(
+        "invalid config: set the management-api-domain config option"
+    )
+
+
+def test_unreachable_container_waits_for_it(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    container = dataclasses.replace(deployment.container, can_connect=False)
+
+    out = ctx.run(ctx.on.update_status(), replace_container(deployment.state, container))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for the cluster-manager container to start"
+    )
+
+
+def test_without_database_blocks_asking_for_postgresql(ctx):
+    out = ctx.run(ctx.on.update_status(), bare_state())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "integrate with a PostgreSQL provider (database)"
+    )
+
+
+def test_database_not_created_yet_waits_for_the_provider(ctx):
+    database, secret = database_relation(ready=False)
+    related = {peer_relation(), database, certificates_relation(), traefik_relation()}
+    state = bare_state(relations=related, secrets={secret})
+
+    out = ctx.run(ctx.on.relation_created(database), state)
+
+    assert out.unit_status == testing.WaitingStatus("waiting for a database from postgresql-k8s")
+
+
+def test_without_certificates_blocks_asking_for_a_tls_provider(ctx):
+    database, secret = database_relation()
+    state = bare_state(relations={peer_relation(), database}, secrets={secret})
+
+    out = ctx.run(ctx.on.relation_changed(database), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        "integrate with a TLS certificates provider (certificates)"
+    )
+
+
+def test_requested_certificate_waits_naming_the_provider(ctx):
+    database, secret = database_relation()
+    certificates = certificates_relation()
+    related = {peer_relation(), database, certificates, traefik_relation()}
+    state = bare_state(relations=related, secrets={secret})
+
+    out = ctx.run(ctx.on.relation_created(certificates), state)
+
+    assert out.unit_status == testing.WaitingStatus(
+        "certificate requested from self-signed-certificates"
+    )
+
+
+def test_non_leader_without_connector_identity_waits_for_the_leader(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca, leader=False)
+
+    assert deployment.state.unit_status == testing.WaitingStatus(
+        "waiting for the leader to create the connector identity"
+    )
+
+
+def test_non_leader_waits_for_the_leader_to_migrate(ctx, ca: SigningCA):
+    leader = deploy(ctx, ca)
+    peer = leader.relation(leader.peers)
+    identity_only = {k: v for k, v in peer.local_app_data.items() if not k.startswith("schema")}
+    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
+
+    follower = deploy(ctx, ca, leader=False, peer_app_data=identity_only, secrets=(secret,))
+
+    assert follower.state.unit_status == testing.WaitingStatus(
+        "waiting for the leader to migrate the database schema"
+    )
+
+
+def test_failed_migration_blocks_with_the_error(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    error = "migration 0004_heartbeats.sql failed: permission denied for schema public"
+    container = dataclasses.replace(
+        workload_container(), execs={migrate_exec(return_code=1, stderr=error)}
+    )
+    peers = dataclasses.replace(deployment.relation(deployment.peers), local_app_data={})
+    state = replace_relation(replace_container(deployment.state, container), peers)
+
+    out = ctx.run(ctx.on.update_status(), state)
+
+    assert out.unit_status == testing.BlockedStatus(f"database migration failed: {error}")
+
+
+def test_without_traefik_blocks_naming_both_domains(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    state = dataclasses.replace(
+        deployment.state,
+        relations={r for r in deployment.state.relations if r.endpoint != "traefik-route"},
+    )
+
+    out = ctx.run(ctx.on.update_status(), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        "integrate with traefik-k8s (traefik-route) to expose cm.example.com and cc.example.com"
+    )
+
+
+def test_failing_ready_check_waits_naming_the_check(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    down = testing.CheckInfo(
+        "management-ready", level=pebble.CheckLevel.READY, status=pebble.CheckStatus.DOWN
+    )
+    container = dataclasses.replace(running(deployment.container), check_infos={down})
+
+    out = ctx.run(
+        ctx.on.pebble_check_failed(container, down), replace_container(deployment.state, container)
+    )
+
+    assert out.unit_status == testing.WaitingStatus("failing health checks: management-ready")
+
+
+def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(
+    ctx, ca: SigningCA
+):
+    deployment = deploy(ctx, ca)
+    state = dataclasses.replace(
+        deployment.state, config={**CONFIG, "cluster-connector-domain": "new.example.com"}
+    )
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"cluster-connector-domain new.example.com differs from the connector certificate "
+        f"({CONNECTOR_DOMAIN}): run rotate-connector-certificate confirm=true"
+    )
+
+
+def test_fully_integrated_leader_is_active(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    assert deployment.state.unit_status == testing.ActiveStatus()
+
+
+def test_fully_integrated_non_leader_is_active(ctx, ca: SigningCA):
+    leader = deploy(ctx, ca)
+    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
+    peer_data = dict(leader.relation(leader.peers).local_app_data)
+
+    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+
+    assert follower.state.unit_status == testing.ActiveStatus()
