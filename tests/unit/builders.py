@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -60,9 +61,19 @@ def migrate_exec(return_code: int = 0, stderr: str = "") -> testing.Exec:
 
 
 def workload_container(*execs: testing.Exec, can_connect: bool = True) -> testing.Container:
+    """Return the workload container; /etc/cluster-manager keeps its files from run to run."""
+    config_dir = Path(tempfile.mkdtemp(prefix="mcm-unit-etc-"))
     return testing.Container(
-        CONTAINER, can_connect=can_connect, execs={migrate_exec(), *execs}
+        CONTAINER,
+        can_connect=can_connect,
+        execs={migrate_exec(), *execs},
+        mounts={"config": testing.Mount(location="/etc/cluster-manager", source=config_dir)},
     )
+
+
+def workload_file(container: testing.Container, path: str) -> Path:
+    """Return the local path of a file the charm wrote under /etc/cluster-manager."""
+    return Path(container.mounts["config"].source) / path.removeprefix("/etc/cluster-manager/")
 
 
 def database_relation(
@@ -120,12 +131,14 @@ class SigningCA:
         for request in requests:
             csr = CertificateSigningRequest.from_string(request["certificate_signing_request"])
             cert = Certificate.generate(csr, self.certificate, self.key, datetime.timedelta(90))
-            issued.append({
-                "ca": str(self.certificate),
-                "certificate_signing_request": str(csr),
-                "certificate": str(cert),
-                "chain": [str(cert), str(self.certificate)],
-            })
+            issued.append(
+                {
+                    "ca": str(self.certificate),
+                    "certificate_signing_request": str(csr),
+                    "certificate": str(cert),
+                    "chain": [str(cert), str(self.certificate)],
+                }
+            )
         return dataclasses.replace(current, remote_app_data={"certificates": json.dumps(issued)})
 
 

@@ -164,9 +164,7 @@ def test_failing_ready_check_waits_naming_the_check(ctx, ca: SigningCA):
     assert out.unit_status == testing.WaitingStatus("failing health checks: management-ready")
 
 
-def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(
-    ctx, ca: SigningCA
-):
+def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(ctx, ca: SigningCA):
     deployment = deploy(ctx, ca)
     state = dataclasses.replace(
         deployment.state, config={**CONFIG, "cluster-connector-domain": "new.example.com"}

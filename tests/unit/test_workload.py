@@ -1,0 +1,237 @@
+"""The Pebble layer, the files pushed into the container, and what is restarted when."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cluster_manager.nginx import NginxSettings, render_nginx_config
+
+from pebble_layer import build_layer
+from tests.unit.builders import (
+    CONFIG,
+    SERVICES,
+    SigningCA,
+    cli,
+    deploy,
+    migrate_exec,
+    replace_container,
+    replace_relation,
+    running,
+    workload_file,
+)
+from tests.unit.conftest import PebbleCalls
+
+ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
+NGINX_CONF = "/etc/cluster-manager/nginx.conf"
+
+
+def http_check(level: str, path: str) -> dict:
+    return {
+        "override": "replace",
+        "level": level,
+        "period": "10s",
+        "timeout": "3s",
+        "threshold": 3,
+        "http": {"url": f"http://127.0.0.1:8081{path}"},
+    }
+
+
+def app_service(name: str) -> dict:
+    return {
+        "override": "replace",
+        "summary": f"cluster manager {name} (gunicorn on a unix socket)",
+        "command": f"python3 -m cluster_manager serve {name}",
+        "startup": "enabled",
+        "after": ["nginx"],
+        "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
+        "on-check-failure": {f"{name}-alive": "restart"},
+    }
+
+
+def test_layer_runs_nginx_and_both_apps_with_alive_and_ready_checks():
+    layer = build_layer()
+
+    assert layer.to_dict() == {
+        "summary": "MicroCloud Cluster Manager",
+        "description": "nginx in front of the management and connector applications",
+        "services": {
+            "nginx": {
+                "override": "replace",
+                "summary": "nginx: TLS for the management API and the cluster connector",
+                "command": "nginx -e stderr -p /run/cluster-manager/nginx"
+                ' -c /etc/cluster-manager/nginx.conf -g "daemon off;"',
+                "startup": "enabled",
+                "on-check-failure": {"nginx-alive": "restart"},
+            },
+            "management": app_service("management"),
+            "connector": app_service("connector"),
+        },
+        "checks": {
+            "nginx-alive": http_check("alive", "/health/nginx"),
+            "management-alive": http_check("alive", "/health/management"),
+            "management-ready": http_check("ready", "/ready/management"),
+            "connector-alive": http_check("alive", "/health/connector"),
+            "connector-ready": http_check("ready", "/ready/connector"),
+        },
+    }
+
+
+def test_ready_unit_plans_the_layer_and_runs_every_service(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    container = deployment.container
+    assert container.plan.to_dict() == {
+        "services": build_layer().to_dict()["services"],
+        "checks": build_layer().to_dict()["checks"],
+    }
+    assert {name: status.value for name, status in container.service_statuses.items()} == {
+        name: "active" for name in SERVICES
+    }
+
+
+def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    env = workload_file(deployment.container, ENV_FILE)
+    assert env.read_text().splitlines() == [
+        "MCM_CONNECTOR_CERT_FILE=/etc/cluster-manager/tls/connector.crt",
+        "MCM_CONNECTOR_DOMAIN=cc.example.com",
+        "MCM_CONNECTOR_PORT=443",
+        "MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@"
+        "postgresql-k8s-primary.mcm.svc.cluster.local:5432/cluster_manager",
+        "MCM_HEARTBEAT_INTERVAL=60",
+        "MCM_JOIN_TOKEN_EXPIRY=86400",
+        "MCM_LOG_LEVEL=info",
+        "MCM_RATE_LIMIT_CONNECTOR=60/minute",
+        "MCM_RATE_LIMIT_MANAGEMENT=600/minute",
+        "MCM_RUN_DIR=/run/cluster-manager",
+    ]
+    assert env.stat().st_mode & 0o777 == 0o600
+
+
+def test_nginx_behind_traefik_expects_proxy_protocol_from_the_pod_network(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    nginx_conf = workload_file(deployment.container, NGINX_CONF)
+    assert nginx_conf.read_text() == render_nginx_config(
+        NginxSettings(
+            management_cert="/etc/cluster-manager/tls/management.crt",
+            management_key="/etc/cluster-manager/tls/management.key",
+            connector_cert="/etc/cluster-manager/tls/connector.crt",
+            connector_key="/etc/cluster-manager/tls/connector.key",
+            run_dir="/run/cluster-manager",
+            proxy_protocol=True,
+            trusted_proxies=("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+        )
+    )
+
+
+def test_certificates_and_keys_are_pushed_keys_private(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    tls = workload_file(deployment.container, "tls")
+    assert tls.joinpath("management.crt").read_text().count("BEGIN CERTIFICATE") == 2
+    assert tls.joinpath("connector.crt").read_text().count("BEGIN CERTIFICATE") == 1
+    for key in ("management.key", "connector.key"):
+        assert "PRIVATE KEY" in tls.joinpath(key).read_text()
+        assert tls.joinpath(key).stat().st_mode & 0o777 == 0o600
+    assert tls.joinpath("ca-bundle.crt").read_text() == ""
+
+
+def test_leader_migrates_with_the_env_file_settings_before_starting(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    [migration] = ctx.exec_history["cluster-manager"]
+    assert migration.command == cli("migrate", "--json")
+    env = (workload_file(deployment.container, ENV_FILE)).read_text()
+    assert migration.environment == dict(line.split("=", 1) for line in env.splitlines())
+    assert deployment.relation(deployment.peers).local_app_data["schema-version"] == "3"
+
+
+def test_running_leader_does_not_migrate_again(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    ctx.exec_history.clear()
+
+    ctx.run(ctx.on.update_status(), deployment.state)
+
+    assert ctx.exec_history == {}
+
+
+def test_leader_migrates_again_when_its_services_are_not_running(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    ctx.exec_history.clear()
+    fresh_pod = dataclasses.replace(deployment.container, service_statuses={})
+
+    ctx.run(ctx.on.update_status(), replace_container(deployment.state, fresh_pod))
+
+    assert [run.command for run in ctx.exec_history["cluster-manager"]] == [
+        cli("migrate", "--json")
+    ]
+
+
+def test_failed_migration_does_not_start_the_services(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    fresh = dataclasses.replace(
+        deployment.container,
+        layers={},
+        service_statuses={},
+        check_infos=frozenset(),
+        execs={migrate_exec(return_code=3, stderr="database unavailable")},
+    )
+    peers = dataclasses.replace(deployment.relation(deployment.peers), local_app_data={})
+    state = replace_relation(replace_container(deployment.state, fresh), peers)
+
+    out = ctx.run(ctx.on.pebble_ready(fresh), state)
+
+    assert out.get_container("cluster-manager").plan.services == {}
+
+
+def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: PebbleCalls):
+    deployment = deploy(ctx, ca)
+    state = dataclasses.replace(deployment.state, config={**CONFIG, "log-level": "debug"})
+    pebble_calls.calls.clear()
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+    env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
+    assert "MCM_LOG_LEVEL=debug" in env
+
+
+def test_unchanged_inputs_touch_no_service(ctx, ca: SigningCA, pebble_calls: PebbleCalls):
+    deployment = deploy(ctx, ca)
+    pebble_calls.calls.clear()
+
+    ctx.run(ctx.on.update_status(), deployment.state)
+
+    assert pebble_calls.calls == []
+
+
+def test_stopped_service_is_started_again(ctx, ca: SigningCA, pebble_calls: PebbleCalls):
+    deployment = deploy(ctx, ca)
+    container = running(deployment.container)
+    statuses = dict(container.service_statuses)
+    statuses["connector"] = statuses["connector"].__class__.INACTIVE
+    container = dataclasses.replace(container, service_statuses=statuses)
+    pebble_calls.calls.clear()
+
+    ctx.run(ctx.on.update_status(), replace_container(deployment.state, container))
+
+    assert pebble_calls.calls == [("start", ("connector",))]
+
+
+def test_removing_traefik_renders_nginx_without_proxy_protocol_and_restarts_it(
+    ctx, ca: SigningCA, pebble_calls: PebbleCalls
+):
+    deployment = deploy(ctx, ca)
+    traefik = deployment.relation(deployment.traefik)
+    state = dataclasses.replace(
+        deployment.state, relations={r for r in deployment.state.relations if r.id != traefik.id}
+    )
+    pebble_calls.calls.clear()
+
+    out = ctx.run(ctx.on.update_status(), state)
+
+    nginx_conf = workload_file(out.get_container("cluster-manager"), NGINX_CONF)
+    assert "proxy_protocol" not in nginx_conf.read_text()
+    assert pebble_calls.calls == [("restart", ("nginx",))]
