@@ -1,8 +1,9 @@
-"""Free loopback ports for servers the tests start."""
+"""Free loopback ports, and waiting for a server to listen."""
 
 from __future__ import annotations
 
 import socket
+import time
 
 
 def free_port() -> int:
@@ -14,8 +15,6 @@ def free_port() -> int:
 
 def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
     """Block until something accepts connections on `port`, or raise TimeoutError."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -1,4 +1,4 @@
-"""A throw-away PostgreSQL server from the distribution's packages (design §5).
+"""A throw-away PostgreSQL server from the distribution's packages, for tests and benchmark.
 
 initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user that
 the Debian package creates; everything else stays in a temporary directory.
@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .ports import free_port
+from tools.ports import free_port
 
 
 def postgres_bin_dir() -> Path:
@@ -28,13 +28,16 @@ def postgres_bin_dir() -> Path:
 class PostgresServer:
     """One PostgreSQL cluster on a loopback port, started and stopped on demand."""
 
-    def __init__(self, base_dir: Path):
+    def __init__(self, base_dir: Path, *, durable: bool = False):
         self.base_dir = base_dir
         self.data_dir = base_dir / "data"
         self.log_file = base_dir / "postgres.log"
         self.port = free_port()
         self.bin = postgres_bin_dir()
         self._as_postgres = os.geteuid() == 0
+        # Without durability a commit may return before its WAL is written, which is fine for
+        # speed but not for tests that kill the server and count what survived.
+        self.durable = durable
 
     @property
     def admin_url(self) -> str:
@@ -51,7 +54,15 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.base_dir, "postgres", "postgres")
         self._run(
-            "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
             "--no-sync",
         )
 
@@ -59,10 +70,19 @@ class PostgresServer:
         """Start the server and wait until it accepts connections."""
         options = (
             f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            " -c full_page_writes=off -c max_connections=300"
         )
+        if not self.durable:
+            options += " -c synchronous_commit=off"
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-o", options,
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-o",
+            options,
             "start",
         )
 
@@ -73,9 +93,10 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         """Create an empty database; return its URL."""
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
     def _run(self, tool: str, *args: str) -> None:

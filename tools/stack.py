@@ -1,7 +1,8 @@
 """The workload as it runs in the container: nginx in front of both gunicorn apps.
 
 Everything lives under one directory (certificates, env file, nginx.conf, sockets), laid out
-like the charm lays it out in the container, so the tests exercise the same files.
+like the charm lays it out in the container. The tests, the local run mode and the benchmark
+all start the workload through this one class.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import requests
-
 from cluster_manager.nginx import NginxSettings, render_nginx_config
 from cluster_manager.settings import render_env_file
-from tools import pki
 
-from .ports import free_port, wait_for_port
+from tools import pki
+from tools.ports import free_port, wait_for_port
 
 CONNECTOR_DOMAIN = "cc.mcm.test"
 MANAGEMENT_DOMAIN = "cm.mcm.test"
@@ -38,13 +38,32 @@ class Stack:
         env: Mapping[str, str] | None = None,
         proxy_protocol: bool = False,
         connector_identity: pki.CertKey | None = None,
+        management_identity: pki.CertKey | None = None,
+        connector_domain: str = CONNECTOR_DOMAIN,
+        ports: tuple[int, int, int] | None = None,
         apps: tuple[str, ...] = APPS,
     ):
+        """Describe a stack; nothing starts before `start()`.
+
+        Args:
+            root: directory for every file and socket of this stack.
+            database_url: the PostgreSQL database to use (migrated on start).
+            env: extra `MCM_*` settings.
+            proxy_protocol: expect PROXY protocol headers (as behind Traefik).
+            connector_identity: the connector certificate; a new one if omitted.
+            management_identity: the management certificate; a new one if omitted.
+            connector_domain: the connector host name put in join tokens.
+            ports: management, connector and health ports; free ones if omitted.
+            apps: which gunicorn apps to run.
+        """
         self.root = root
         self.database_url = database_url
-        self.management_port = free_port()
-        self.connector_port = free_port()
-        self.health_port = free_port()
+        self.connector_domain = connector_domain
+        self.management_port, self.connector_port, self.health_port = ports or (
+            free_port(),
+            free_port(),
+            free_port(),
+        )
         self.tls_dir = root / "tls"
         self.run_dir = root / "run"
         self.env_file = root / "cluster-manager.env"
@@ -53,14 +72,16 @@ class Stack:
         self.proxy_protocol = proxy_protocol
         self.apps = apps
         self.connector_identity = connector_identity or pki.self_signed(
-            CONNECTOR_DOMAIN, dns_names=[CONNECTOR_DOMAIN]
+            connector_domain, dns_names=[connector_domain]
         )
-        self.management_identity = pki.self_signed(
-            MANAGEMENT_DOMAIN, dns_names=[MANAGEMENT_DOMAIN, "localhost"], ip_addresses=["127.0.0.1"]
+        self.management_identity = management_identity or pki.self_signed(
+            MANAGEMENT_DOMAIN,
+            dns_names=[MANAGEMENT_DOMAIN, "localhost"],
+            ip_addresses=["127.0.0.1"],
         )
         self.env = {
             "MCM_DATABASE_URL": database_url,
-            "MCM_CONNECTOR_DOMAIN": CONNECTOR_DOMAIN,
+            "MCM_CONNECTOR_DOMAIN": connector_domain,
             "MCM_CONNECTOR_PORT": str(self.connector_port),
             "MCM_CONNECTOR_CERT_FILE": str(self.tls_dir / "connector.crt"),
             "MCM_RUN_DIR": str(self.run_dir),
@@ -74,8 +95,8 @@ class Stack:
 
     @property
     def connector_address(self) -> str:
-        """The address put in join tokens (`cc.mcm.test:<port>`)."""
-        return f"{CONNECTOR_DOMAIN}:{self.connector_port}"
+        """The address put in join tokens (e.g. `cc.mcm.test:<port>`)."""
+        return f"{self.connector_domain}:{self.connector_port}"
 
     @property
     def resolve(self) -> dict[str, tuple[str, int]]:

@@ -16,7 +16,7 @@ _stack_numbers = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """nginx + both apps on a database of their own, shared by the tests of one module.
+    """Nginx + both apps on a database of their own, shared by the tests of one module.
 
     Tests sharing it use names of their own, so they never see each other's clusters.
     """

@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered command."""
     from . import commands  # noqa: F401 - registers the operator commands
 
-    parser = argparse.ArgumentParser(prog="cluster-manager", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="cluster-manager", description=(__doc__ or "").split("\n")[0]
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, arguments, help_text) in _COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)

@@ -22,26 +22,36 @@ class APIError(Exception):
 
 
 class BadRequest(APIError):
+    """400: the request is malformed or invalid."""
+
     def __init__(self, message: str):
         super().__init__(400, message)
 
 
 class Forbidden(APIError):
+    """403: the caller may not do this."""
+
     def __init__(self, message: str = ""):
         super().__init__(403, message)
 
 
 class NotFound(APIError):
+    """404: no such resource."""
+
     def __init__(self, message: str = ""):
         super().__init__(404, message)
 
 
 class Conflict(APIError):
+    """409: the resource already exists."""
+
     def __init__(self, message: str):
         super().__init__(409, message)
 
 
 class Unavailable(APIError):
+    """503: a dependency is down; retry later."""
+
     def __init__(self, message: str = "database unavailable"):
         super().__init__(503, message, {"Retry-After": "5"})
 

@@ -101,7 +101,9 @@ def _convert(name: str, annotation: object, raw: str) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"{PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+            raise SettingsError(
+                f"{PREFIX}{name.upper()} must be an integer, got {raw!r}"
+            ) from None
     if kind == "Path":
         return Path(raw)
     return raw.strip()

@@ -131,7 +131,7 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
 
 
 def _maybe_prune_history() -> None:
-    global _next_prune_at  # noqa: PLW0603 - one timer per process, by design
+    global _next_prune_at
     if time.monotonic() < _next_prune_at:
         return
     _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS

@@ -6,8 +6,9 @@ import dataclasses
 import hmac
 from datetime import datetime
 
-import psycopg
 from psycopg import errors
+
+from .pool import DbConnection
 
 
 class EnrollmentError(Exception):
@@ -30,7 +31,7 @@ class NewCluster:
     not_after: datetime
 
 
-def enroll(conn: psycopg.Connection, cluster: NewCluster, presented_token_hash: bytes) -> int:
+def enroll(conn: DbConnection, cluster: NewCluster, presented_token_hash: bytes) -> int:
     """Consume the cluster's join token and create the cluster; return its id.
 
     The token row is locked, so of two joins racing with one token exactly one commits;
@@ -72,7 +73,8 @@ def enroll(conn: psycopg.Connection, cluster: NewCluster, presented_token_hash: 
                     409, "this certificate is already enrolled for another cluster"
                 ) from None
             raise EnrollmentError(409, f"cluster {cluster.name!r} is already enrolled") from None
-        assert row is not None
+        if row is None:
+            raise RuntimeError("INSERT … RETURNING returned no row")
         conn.execute("INSERT INTO cluster_details (cluster_id) VALUES (%s)", (row["id"],))
         conn.execute("DELETE FROM join_tokens WHERE id = %s", (token["id"],))
         return int(row["id"])

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 
-import psycopg
-
 from ..protocol.connector import Heartbeat
+from .pool import DbConnection
 
 HISTORY_BUCKET = "10 minutes"
 
@@ -49,13 +48,13 @@ SELECT caller.id, clusters.name FROM caller JOIN clusters USING (id)
 """
 
 
-def store_heartbeat(conn: psycopg.Connection, fingerprint: str, beat: Heartbeat) -> str | None:
+def store_heartbeat(conn: DbConnection, fingerprint: str, beat: Heartbeat) -> str | None:
     """Record `beat` for the cluster holding `fingerprint`; its name, or None if unknown."""
     row = conn.execute(_STORE_HEARTBEAT, _parameters(fingerprint, beat)).fetchone()
     return None if row is None else str(row["name"])
 
 
-def remove_caller(conn: psycopg.Connection, fingerprint: str) -> str | None:
+def remove_caller(conn: DbConnection, fingerprint: str) -> str | None:
     """Delete the calling cluster (it is leaving); its name, or None if unknown."""
     row = conn.execute(
         "DELETE FROM clusters WHERE fingerprint = %s"
@@ -66,7 +65,7 @@ def remove_caller(conn: psycopg.Connection, fingerprint: str) -> str | None:
     return None if row is None else str(row["name"])
 
 
-def prune_history(conn: psycopg.Connection, retention_days: int) -> int:
+def prune_history(conn: DbConnection, retention_days: int) -> int:
     """Drop history older than the retention; the number of rows removed."""
     cursor = conn.execute(
         "DELETE FROM heartbeat_history WHERE bucket < now() - make_interval(days => %s)",

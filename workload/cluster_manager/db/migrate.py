@@ -11,7 +11,7 @@ import dataclasses
 import re
 from importlib import resources
 
-import psycopg
+from .pool import DbConnection
 
 # An arbitrary constant that names "schema migration" among advisory locks.
 MIGRATION_LOCK_ID = 0x4D434D_0001
@@ -38,7 +38,7 @@ class MigrationResult:
 def available_migrations() -> list[Migration]:
     """All shipped migrations in order; numbers must run 1, 2, 3 … without gaps."""
     migrations = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+    for entry in resources.files("cluster_manager.db").joinpath("migrations").iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
             migrations.append(Migration(int(match[1]), match[2], entry.read_text()))
@@ -49,7 +49,7 @@ def available_migrations() -> list[Migration]:
     return migrations
 
 
-def migrate(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> MigrationResult:
+def migrate(conn: DbConnection, migrations: list[Migration] | None = None) -> MigrationResult:
     """Apply every migration the database does not have yet."""
     migrations = available_migrations() if migrations is None else migrations
     with conn.transaction():
@@ -61,7 +61,7 @@ def migrate(conn: psycopg.Connection, migrations: list[Migration] | None = None)
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
-        done = {_first(row) for row in rows}
+        done = {int(row["version"]) for row in rows}
         applied = []
         for migration in migrations:
             if migration.version in done:
@@ -76,17 +76,13 @@ def migrate(conn: psycopg.Connection, migrations: list[Migration] | None = None)
     return MigrationResult(version=version, applied=tuple(applied))
 
 
-def current_version(conn: psycopg.Connection) -> int:
+def current_version(conn: DbConnection) -> int:
     """The highest applied migration, 0 for an empty database."""
-    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
-    if not exists or not _first(exists):
+    exists = conn.execute(
+        "SELECT to_regclass('schema_migrations') IS NOT NULL AS present"
+    ).fetchone()
+    if not exists or not exists["present"]:
         return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    return int(_first(row)) if row else 0
-
-
-def _first(row: object) -> int:
-    # Works for tuple rows and dict rows alike.
-    if isinstance(row, dict):
-        return next(iter(row.values()))
-    return row[0]  # type: ignore[index]
+    row = conn.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
+    found = row.fetchone()
+    return int(found["version"]) if found else 0

@@ -9,10 +9,13 @@ from typing import TypeVar
 
 import psycopg
 import psycopg_pool
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+DbConnection = psycopg.Connection[DictRow]
+"""What every query function takes: rows come back as dicts."""
 
 
 class DatabaseUnavailable(Exception):
@@ -43,7 +46,7 @@ class Database:
         self._opened = False
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[dict]]:
+    def connection(self) -> Iterator[DbConnection]:
         """Borrow a connection in autocommit mode; use `conn.transaction()` for atomic work."""
         self._open()
         try:
@@ -53,7 +56,7 @@ class Database:
             logger.warning("database unavailable: %s", error)
             raise DatabaseUnavailable(str(error)) from error
 
-    def run(self, work: Callable[[psycopg.Connection[dict]], T], *, idempotent: bool = False) -> T:
+    def run(self, work: Callable[[DbConnection], T], *, idempotent: bool = False) -> T:
         """Run `work` on a pooled connection.
 
         An idempotent piece of work is tried once more when its connection turns out to be
@@ -86,9 +89,9 @@ class Database:
             self._opened = True
 
 
-def connect(url: str) -> psycopg.Connection[dict]:
+def connect(url: str) -> DbConnection:
     """A single autocommit connection for one-shot work such as the CLI."""
     try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
+        return DbConnection.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(str(error)) from error

@@ -14,6 +14,7 @@ import re
 import string
 from importlib import resources
 
+
 class _Template(string.Template):
     # nginx owns `$`; our placeholders are `%%{name}`.
     delimiter = "%%"
@@ -71,15 +72,13 @@ class NginxSettings:
             self.connector_key,
             self.run_dir,
         ):
-            if not path or any(c in path for c in ';{}"\'\n\\ '):
+            if not path or any(c in path for c in ";{}\"'\n\\ "):
                 raise ValueError(f"unsafe path for nginx: {path!r}")
 
 
 def render_nginx_config(settings: NginxSettings) -> str:
     """Return the complete nginx.conf text for `settings`."""
-    template = _Template(
-        resources.files(__package__).joinpath("nginx.conf.template").read_text()
-    )
+    template = _Template(resources.files(__name__).joinpath("nginx.conf.template").read_text())
     proxy = " proxy_protocol" if settings.proxy_protocol else ""
     if settings.proxy_protocol:
         real_ip = "".join(f"    set_real_ip_from {cidr};\n" for cidr in settings.trusted_proxies)

@@ -73,9 +73,9 @@ class Heartbeat(_Lenient):
     cpu_load_15: StrictStr = Field(default="0", max_length=32)
     memory_total_amount: StrictInt = Field(default=0, ge=0)
     memory_usage: StrictInt = Field(default=0, ge=0)
-    storage_pool_usages: Annotated[
-        list[StoragePoolUsage], BeforeValidator(_null_to_empty)
-    ] = Field(default_factory=list)
+    storage_pool_usages: Annotated[list[StoragePoolUsage], BeforeValidator(_null_to_empty)] = (
+        Field(default_factory=list)
+    )
     member_statuses: Distribution = Field(default_factory=list)
     instance_statuses: Distribution = Field(default_factory=list)
     server_metrics: Annotated[list[ServerMetrics], BeforeValidator(_null_to_empty)] = Field(

@@ -1,0 +1,235 @@
+"""Heartbeats and leaving, authenticated by the cluster certificate on every request (D4)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import raw_tls
+from tests.support.postgres import PostgresServer
+from tests.support.stack import CONNECTOR_DOMAIN, Stack
+from tools import pki
+from tools.microcloud import MicroCloudClient
+
+HEARTBEAT = {
+    "cpu_total_count": 8,
+    "cpu_load_1": "0.1",
+    "cpu_load_5": "0.2",
+    "cpu_load_15": "0.3",
+    "memory_total_amount": 1024,
+    "memory_usage": 512,
+    "instance_statuses": [{"status": "running", "count": 1}, {"status": "stopped", "count": 2}],
+    "member_statuses": [{"status": "active", "count": 1}, {"status": "inactive", "count": 2}],
+    "storage_pool_usages": [
+        {"name": "default", "member": "", "total": 1024, "usage": 512},
+        {"name": "data", "member": "", "total": 2048, "usage": 1024},
+    ],
+}
+
+
+def _enrolled(stack: Stack, name: str, cert: pki.CertKey | None = None) -> MicroCloudClient:
+    client = MicroCloudClient(stack.mint_token(name), cert, resolve=stack.resolve)
+    assert client.join().ok
+    return client
+
+
+def _cluster(stack: Stack, name: str) -> dict:
+    response = stack.management_session().get(f"{stack.management_url}/1.0/remote-cluster/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()["metadata"]
+
+
+def test_heartbeat_is_accepted_with_interval_and_address(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-ok")
+
+    response = client.heartbeat(HEARTBEAT)
+
+    assert response.status == 200
+    assert response.json["metadata"] == {
+        "next_update_in_seconds": "60",
+        "cluster_manager_address": stack.connector_address,
+    }
+
+
+def test_heartbeat_details_are_stored_as_sent(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-stored")
+
+    assert client.heartbeat(HEARTBEAT).ok
+
+    cluster = _cluster(stack, "hb-stored")
+    assert cluster["cpu_total_count"] == 8
+    assert cluster["memory_total_amount"] == 1024
+    assert cluster["instance_statuses"] == HEARTBEAT["instance_statuses"]
+    assert cluster["member_statuses"] == HEARTBEAT["member_statuses"]
+    assert cluster["storage_pool_usages"] == HEARTBEAT["storage_pool_usages"]
+    assert cluster["member_count"] == 3
+    assert cluster["instance_count"] == 3
+    assert cluster["last_status_update_at"] is not None
+
+
+def test_heartbeat_with_null_lists_is_accepted_as_empty(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-nil")
+
+    response = client.heartbeat({"ceph_statuses": None, "server_metrics": None})
+
+    assert response.status == 200
+    assert _cluster(stack, "hb-nil")["ceph_statuses"] == []
+
+
+def test_heartbeat_with_fields_from_a_newer_microcloud_is_accepted(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-newer")
+
+    response = client.heartbeat({**HEARTBEAT, "gpu_count": 4})
+
+    assert response.status == 200
+
+
+def test_heartbeat_with_wrong_types_is_a_bad_request_and_stores_nothing(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-bad-types")
+
+    response = client.heartbeat({"memory_usage": "lots"})
+
+    assert response.status == 400
+    assert "memory_usage" in response.json["error"]
+    assert _cluster(stack, "hb-bad-types")["last_status_update_at"] is None
+
+
+def test_heartbeat_with_malformed_json_is_a_bad_request(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-malformed")
+
+    response = client.heartbeat(b"{not json")
+
+    assert response.status == 400
+
+
+def test_heartbeat_without_client_certificate_is_forbidden(stack: Stack) -> None:
+    _enrolled(stack, "hb-no-cert")
+    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+
+    response = raw_tls.request(
+        stack.connector_port,
+        CONNECTOR_DOMAIN,
+        context,
+        "POST",
+        "/1.0/remote-cluster/status",
+        json.dumps(HEARTBEAT).encode(),
+    )
+
+    assert response.status == 403
+    assert response.json["error"] == "Forbidden"
+
+
+def test_heartbeat_with_forged_certificate_header_is_forbidden(stack: Stack) -> None:
+    cert = pki.self_signed("victim")
+    _enrolled(stack, "hb-forged", cert)
+    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+
+    response = raw_tls.request(
+        stack.connector_port,
+        CONNECTOR_DOMAIN,
+        context,
+        "POST",
+        "/1.0/remote-cluster/status",
+        json.dumps(HEARTBEAT).encode(),
+        headers={"X-Client-Cert": cert.cert_pem.replace("\n", "%0A")},
+    )
+
+    assert response.status == 403
+
+
+def test_heartbeat_with_unknown_certificate_is_forbidden(stack: Stack) -> None:
+    _enrolled(stack, "hb-known")
+    stranger = MicroCloudClient(stack.mint_token("hb-stranger"), resolve=stack.resolve)
+
+    response = stranger.heartbeat(HEARTBEAT)
+
+    assert response.status == 403
+
+
+def test_heartbeat_from_removed_cluster_is_forbidden(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-removed")
+    assert client.heartbeat(HEARTBEAT).ok
+    stack.cli("remove-cluster", "hb-removed")
+
+    response = client.heartbeat(HEARTBEAT)
+
+    assert response.status == 403
+
+
+def test_heartbeat_with_expired_certificate_is_forbidden(stack: Stack) -> None:
+    now = datetime.now(UTC)
+    short_lived = pki.self_signed(
+        "short", not_before=now - timedelta(minutes=1), not_after=now + timedelta(seconds=2)
+    )
+    client = _enrolled(stack, "hb-expiring", short_lived)
+    time.sleep(2.5)
+
+    response = client.request("POST", "/1.0/remote-cluster/status", b"{}")
+
+    assert response.status == 403
+
+
+def test_leave_removes_the_cluster_and_its_next_heartbeat_is_forbidden(stack: Stack) -> None:
+    client = _enrolled(stack, "hb-leaving")
+
+    left = client.leave()
+    after = client.heartbeat(HEARTBEAT)
+
+    assert left.status == 200
+    assert after.status == 403
+    listing = json.loads(stack.cli("list-clusters", "--json").stdout)
+    assert "hb-leaving" not in [cluster["name"] for cluster in listing]
+
+
+def test_leave_from_unknown_certificate_is_forbidden(stack: Stack) -> None:
+    stranger = MicroCloudClient(stack.mint_token("hb-unknown-leave"), resolve=stack.resolve)
+
+    response = stranger.leave()
+
+    assert response.status == 403
+
+
+def test_heartbeat_through_a_second_unit_right_after_joining_succeeds(
+    stack: Stack, tmp_path: Path
+) -> None:
+    second = Stack(
+        tmp_path, stack.database_url, connector_identity=stack.connector_identity
+    ).start()
+    try:
+        client = _enrolled(stack, "hb-second-unit")
+        via_second = MicroCloudClient(
+            client.token_text,
+            client.cluster_cert,
+            resolve={stack.connector_address: ("127.0.0.1", second.connector_port)},
+        )
+
+        response = via_second.heartbeat(HEARTBEAT)
+
+        assert response.status == 200
+    finally:
+        second.stop()
+
+
+@pytest.fixture
+def limited_stack(postgres: PostgresServer, tmp_path: Path):
+    url = postgres.create_database(f"limited_{time.monotonic_ns()}")
+    running = Stack(tmp_path, url, env={"MCM_RATE_LIMIT_CONNECTOR": "3/minute"}).start()
+    yield running
+    running.stop()
+
+
+def test_heartbeats_over_the_rate_limit_get_429_with_retry_after(limited_stack: Stack) -> None:
+    client = _enrolled(limited_stack, "hb-limited")
+    client.probe_every_request = False
+    statuses = [client.heartbeat(HEARTBEAT).status for _ in range(8)]
+
+    refused = client.heartbeat(HEARTBEAT)
+
+    assert statuses.count(200) <= 3 * 2  # each of the two worker processes counts on its own
+    assert refused.status == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json["error_code"] == 429

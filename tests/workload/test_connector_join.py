@@ -1,0 +1,222 @@
+"""Enrollment through the connector, as the real MicroCloud client performs it (design D3)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.support import raw_tls
+from tests.support.stack import CONNECTOR_DOMAIN, Stack
+from tools import pki
+from tools.microcloud import MicroCloudClient
+
+
+def _client(stack: Stack, token: str, cert: pki.CertKey | None = None) -> MicroCloudClient:
+    return MicroCloudClient(token, cert, resolve=stack.resolve)
+
+
+def _cluster_names(stack: Stack) -> list[str]:
+    listing = json.loads(stack.cli("list-clusters", "--json").stdout)
+    return [cluster["name"] for cluster in listing]
+
+
+def _connector_post(stack: Stack, body: bytes, client: pki.CertKey | None = None):
+    context = raw_tls.tls_context(stack.connector_identity.cert_pem, client)
+    return raw_tls.request(
+        stack.connector_port, CONNECTOR_DOMAIN, context, "POST", "/1.0/remote-cluster", body
+    )
+
+
+def test_join_with_fresh_token_enrolls_the_cluster(stack: Stack) -> None:
+    token = stack.mint_token("join-ok")
+
+    response = _client(stack, token).join()
+
+    assert response.status == 200
+    assert response.json["metadata"] == {}
+    assert "join-ok" in _cluster_names(stack)
+
+
+def test_join_consumes_the_token(stack: Stack) -> None:
+    token = stack.mint_token("join-once")
+    assert _client(stack, token).join().ok
+
+    again = _client(stack, token).join()
+
+    assert again.status == 404
+    assert "no join token" in again.json["error"]
+
+
+def test_two_concurrent_joins_with_one_token_enroll_exactly_once(stack: Stack) -> None:
+    token = stack.mint_token("join-race")
+    clients = [_client(stack, token) for _ in range(6)]
+    statuses: list[int] = []
+    start = threading.Barrier(len(clients))
+
+    def join(client: MicroCloudClient) -> None:
+        client.probe()
+        start.wait()
+        statuses.append(client.join().status)
+
+    threads = [threading.Thread(target=join, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses).count(200) == 1
+    assert _cluster_names(stack).count("join-race") == 1
+
+
+def test_join_with_wrong_secret_is_forbidden(stack: Stack) -> None:
+    token = stack.mint_token("join-bad-secret")
+    fields = json.loads(base64.b64decode(token))
+    fields["secret"] = "0" * 64
+    forged = base64.b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+
+    response = _client(stack, forged).join()
+
+    assert response.status == 403
+    assert response.json["error"] == "Forbidden"
+    assert "join-bad-secret" not in _cluster_names(stack)
+
+
+def test_join_with_expired_token_is_forbidden(stack: Stack) -> None:
+    token = stack.mint_token("join-expired", "--expires-in", "1")
+    time.sleep(1.5)
+
+    response = _client(stack, token).join()
+
+    assert response.status == 403
+    assert response.json["error"] == "join token has expired"
+    assert "join-expired" not in _cluster_names(stack)
+
+
+def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: Stack) -> None:
+    token = stack.mint_token("join-mismatch")
+    body = json.dumps(
+        {
+            "cluster_name": "join-mismatch",
+            "cluster_certificate": pki.self_signed("claimed").cert_pem,
+            "token": token,
+        }
+    ).encode()
+
+    response = _connector_post(stack, body, client=pki.self_signed("presented"))
+
+    assert response.status == 403
+    assert "does not match" in response.json["error"]
+    assert "join-mismatch" not in _cluster_names(stack)
+
+
+def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
+    token = stack.mint_token("join-no-tls-cert")
+    body = json.dumps(
+        {
+            "cluster_name": "join-no-tls-cert",
+            "cluster_certificate": pki.self_signed("no-tls-cert").cert_pem,
+            "token": token,
+        }
+    ).encode()
+
+    response = _connector_post(stack, body)
+
+    assert response.status == 200
+
+
+def test_join_with_an_expired_cluster_certificate_is_rejected(stack: Stack) -> None:
+    token = stack.mint_token("join-old-cert")
+    expired = pki.self_signed("old", days=1, not_before=_days_ago(10), not_after=_days_ago(1))
+
+    response = _client(stack, token, expired).join()
+
+    assert response.status == 400
+    assert "expired" in response.json["error"]
+
+
+def test_join_with_a_certificate_already_enrolled_is_a_conflict(stack: Stack) -> None:
+    cert = pki.self_signed("shared")
+    assert _client(stack, stack.mint_token("join-first"), cert).join().ok
+    token = stack.mint_token("join-second")
+
+    response = _client(stack, token, cert).join()
+
+    assert response.status == 409
+    assert "already enrolled" in response.json["error"]
+    assert "join-second" not in _cluster_names(stack)
+
+
+def test_join_with_bad_pem_is_a_bad_request_and_keeps_the_token(stack: Stack) -> None:
+    token = stack.mint_token("join-bad-pem")
+    body = json.dumps(
+        {"cluster_name": "join-bad-pem", "cluster_certificate": "not a cert", "token": token}
+    ).encode()
+
+    response = _connector_post(stack, body)
+
+    assert response.status == 400
+    assert response.json["error"].startswith("invalid certificate")
+    assert _client(stack, token).join().ok
+
+
+def test_join_with_malformed_json_is_a_bad_request(stack: Stack) -> None:
+    response = _connector_post(stack, b'{"cluster_name": ')
+
+    assert response.status == 400
+    assert response.json["type"] == "error"
+    assert response.json["error_code"] == 400
+
+
+def test_join_with_wrong_types_is_a_bad_request(stack: Stack) -> None:
+    body = json.dumps({"cluster_name": 7, "cluster_certificate": [], "token": None}).encode()
+
+    response = _connector_post(stack, body)
+
+    assert response.status == 400
+    assert "cluster_name" in response.json["error"]
+
+
+def test_join_with_unknown_fields_is_a_bad_request(stack: Stack) -> None:
+    token = stack.mint_token("join-extra")
+    body = json.dumps(
+        {
+            "cluster_name": "join-extra",
+            "cluster_certificate": pki.self_signed("x").cert_pem,
+            "token": token,
+            "admin": True,
+        }
+    ).encode()
+
+    response = _connector_post(stack, body)
+
+    assert response.status == 400
+    assert "admin" in response.json["error"]
+
+
+def test_join_with_oversized_body_is_refused_by_size(stack: Stack) -> None:
+    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+
+    response = raw_tls.announce_body(
+        stack.connector_port, CONNECTOR_DOMAIN, context, "/1.0/remote-cluster", 17 * 1024 * 1024
+    )
+
+    assert response.status == 413
+    assert response.json["error"] == "request body too large"
+
+
+def test_join_for_a_name_without_token_is_not_found(stack: Stack) -> None:
+    other = stack.mint_token("join-has-token")
+    fields = json.loads(base64.b64decode(other))
+    fields["server_name"] = "join-never-minted"
+    forged = base64.b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+
+    response = _client(stack, forged).join()
+
+    assert response.status == 404
+
+
+def _days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)

