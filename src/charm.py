@@ -134,26 +134,23 @@ class ClusterManagerCharm(ops.CharmBase):
             self.database.request()
             if config is not None:
                 self.identity.ensure(config.cluster_connector_domain)
-        serving = self._reconcile_workload(self._facts())
-        self._publish_unit_address(serving)
+        self._reconcile_workload(self._facts())
+        self._publish_unit_address(self._serving())
         if self.unit.is_leader() and config is not None:
             self._publish_route(config)
 
-    def _reconcile_workload(self, facts: readiness.Facts) -> bool:
-        """Write the files, migrate, then start or refresh the services; return if serving."""
+    def _reconcile_workload(self, facts: readiness.Facts) -> None:
+        """Write the files, migrate, then start or refresh the services."""
         if not readiness.passes(readiness.PREREQUISITES, facts):
-            return False
+            return
         try:
             self.workload.prepare_directories()
             changed = self.workload.sync_files(self._files(facts))
-            if not self._ensure_schema(facts):
-                return False
-            self._apply_layer(changed)
+            if self._ensure_schema(facts):
+                self._apply_layer(changed)
         except (ops.pebble.ConnectionError, ops.pebble.APIError, ops.pebble.ChangeError) as e:
             # The container restarted under us; its pebble-ready event reconciles again.
             logger.warning("could not configure the workload container: %s", e)
-            return False
-        return True
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         for status in readiness.unit_statuses(self._facts()):
@@ -295,6 +292,13 @@ class ClusterManagerCharm(ops.CharmBase):
         stopped = [name for name in (NGINX_SERVICE, *APP_SERVICES) if name not in running]
         if stopped := [name for name in stopped if name not in restart]:
             self.container.start(*stopped)
+
+    def _serving(self) -> bool:
+        """Return whether all three services run, so that Traefik may send us traffic."""
+        if not self.container.can_connect():
+            return False
+        running = self.workload.running_services()
+        return all(name in running for name in (NGINX_SERVICE, *APP_SERVICES))
 
     def _publish_unit_address(self, serving: bool) -> None:
         """Tell the leader, through the peer relation, whether Traefik may send us traffic."""
