@@ -1,5 +1,8 @@
-"""The two app factories. Each app registers only its own routes, so a route can be reached
-only through the nginx listener that guards it."""
+"""The two app factories.
+
+Each app registers only its own routes, so a route can be reached only through the nginx
+listener that guards it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from flask import Flask, request
 from .connector.identity import CLIENT_CERT_HEADER, client_fingerprint
 from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
+from .management.auth import api_token_authenticator, install_authenticators
+from .management.routes import bp as management_blueprint
 from .settings import Settings
 from .webapp import client_address, create_app
 
@@ -33,3 +38,19 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
         max_body_bytes=CONNECTOR_MAX_BODY,
         db=db,
     )
+
+
+def create_management_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
+    """The operator-facing JSON API (behind nginx's management listener)."""
+    settings = settings or Settings.from_env()
+    app = create_app(
+        "cluster_manager.management",
+        settings,
+        [management_blueprint],
+        rate_limit=settings.rate_limit_management,
+        rate_limit_key=client_address,
+        max_body_bytes=MANAGEMENT_MAX_BODY,
+        db=db,
+    )
+    install_authenticators(app, [api_token_authenticator])
+    return app

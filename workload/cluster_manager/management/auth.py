@@ -1,0 +1,89 @@
+"""Who is calling the management API: a list of pluggable authenticators.
+
+Each authenticator looks at the request and returns an `Identity`, or None when the request
+carries none of its credentials. The first identity found wins. This issue provides API
+tokens (`Authorization: Bearer …`); the browser's OIDC session authenticator joins the list
+later without touching the routes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from flask import Flask, Request, current_app, g, request
+
+from ..db.api_tokens import identify_api_token
+from ..envelope import APIError, Forbidden
+from ..webapp import database
+from .service import API_TOKEN_PREFIX, api_token_hash
+
+ADMIN_GROUP = "admins"
+# Reserved by RFC 2606, so it can never reach a mailbox; the contract requires an email.
+API_TOKEN_EMAIL = "api-token@cluster-manager.invalid"  # noqa: S105 - not a secret
+_EXTENSION = "cluster_manager.authenticators"
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """An authenticated caller."""
+
+    name: str
+    email: str
+    groups: tuple[str, ...]
+    method: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller may use the admin endpoints."""
+        return ADMIN_GROUP in self.groups
+
+
+Authenticator = Callable[[Request], "Identity | None"]
+
+
+class Unauthorized(APIError):
+    """No valid credentials: 401 with a challenge naming the scheme we accept."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "", {"WWW-Authenticate": 'Bearer realm="cluster-manager"'})
+
+
+def api_token_authenticator(req: Request) -> Identity | None:
+    """An API token is an admin credential: the operator who minted it holds the database."""
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(API_TOKEN_PREFIX):
+        return None
+    hashed = api_token_hash(token)
+    name = database().run(lambda conn: identify_api_token(conn, hashed), idempotent=True)
+    if name is None:
+        return None
+    return Identity(name=name, email=API_TOKEN_EMAIL, groups=(ADMIN_GROUP,), method="api-token")
+
+
+def install_authenticators(app: Flask, authenticators: Sequence[Authenticator]) -> None:
+    """Make `authenticators` the ones `current_identity` consults, in this order."""
+    app.extensions[_EXTENSION] = tuple(authenticators)
+
+
+def current_identity() -> Identity:
+    """The caller's identity, or raise 401 when no authenticator recognises it."""
+    identity = g.get("identity")
+    if identity is None:
+        for authenticate in current_app.extensions[_EXTENSION]:
+            identity = authenticate(request)
+            if identity is not None:
+                break
+        else:
+            raise Unauthorized()
+        g.identity = identity
+    return identity
+
+
+def require_admin() -> Identity:
+    """The caller's identity if it may administer, else 401 (unknown) or 403 (not admin)."""
+    identity = current_identity()
+    if not identity.is_admin:
+        raise Forbidden("permission denied")
+    return identity

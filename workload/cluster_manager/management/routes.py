@@ -1,0 +1,131 @@
+"""Management API endpoints (reference §1.1, with upstream's bugs fixed as design D5 lists)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import TypeVar
+
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, ValidationError
+
+from ..envelope import BadRequest, sync
+from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
+from ..webapp import database, describe_validation_error, settings
+from . import service, views
+from .auth import current_identity, require_admin
+from .configuration import configuration
+
+logger = logging.getLogger(__name__)
+Body = TypeVar("Body", bound=BaseModel)
+bp = Blueprint("management", __name__)
+
+# The document is public and `/1.0` checks authentication itself (any identity may ask who
+# it is); every other endpoint of this blueprint needs an admin.
+_NO_ADMIN_NEEDED = {"management.openapi_document", "management.whoami"}
+
+
+@bp.before_request
+def _authorize() -> None:
+    if request.endpoint not in _NO_ADMIN_NEEDED:
+        require_admin()
+
+
+@bp.get("/1.0")
+def whoami() -> Response:
+    """The caller's identity; any authenticated caller, admin or not, may ask."""
+    identity = current_identity()
+    return sync(
+        {
+            "email": identity.email,
+            "name": identity.name,
+            "groups": list(identity.groups),
+            "trusted": True,
+            "auth_method": identity.method,
+        }
+    )
+
+
+@bp.get("/1.0/openapi.yaml")
+def openapi_document() -> Response:
+    """Our own OpenAPI document for this API."""
+    text = resources.files("cluster_manager.management").joinpath("openapi.yaml").read_text()
+    return Response(text, mimetype="application/yaml")
+
+
+@bp.get("/1.0/configuration")
+def get_configuration() -> Response:
+    """Settings an operator may see; secrets are never among them."""
+    return sync(configuration(settings()))
+
+
+@bp.get("/1.0/remote-cluster")
+def list_remote_clusters() -> Response:
+    """Every enrolled cluster sorted by name; `[]` when there are none."""
+    config = settings()
+    rows = database().run(lambda conn: service.list_clusters(conn, config), idempotent=True)
+    return sync([views.remote_cluster(row) for row in rows])
+
+
+@bp.get("/1.0/remote-cluster/<name>")
+def get_remote_cluster(name: str) -> Response:
+    """One enrolled cluster."""
+    config = settings()
+    row = database().run(lambda conn: service.get_cluster(conn, config, name), idempotent=True)
+    return sync(views.remote_cluster(row))
+
+
+@bp.patch("/1.0/remote-cluster/<name>")
+def patch_remote_cluster(name: str) -> Response:
+    """Change only the fields sent, all at once or not at all."""
+    changes = _parse(RemoteClusterPatch).changes()
+    database().run(lambda conn: service.update_cluster(conn, name, changes), idempotent=True)
+    logger.info("cluster %s updated by %s: %s", name, current_identity().name, sorted(changes))
+    return sync({})
+
+
+@bp.delete("/1.0/remote-cluster/<name>")
+def delete_remote_cluster(name: str) -> Response:
+    """Forget a cluster; it is refused from its next heartbeat on."""
+    database().run(lambda conn: service.remove_cluster(conn, name))
+    logger.info("cluster %s removed by %s", name, current_identity().name)
+    return sync({})
+
+
+@bp.get("/1.0/remote-cluster-join-token")
+def list_join_tokens() -> Response:
+    """Pending join tokens, oldest first, without their text; `[]` when there are none."""
+    rows = database().run(service.list_join_tokens, idempotent=True)
+    return sync([views.join_token(row) for row in rows])
+
+
+@bp.post("/1.0/remote-cluster-join-token")
+def create_join_token() -> Response:
+    """Mint a join token; its text is in this response and nowhere else."""
+    body = _parse(JoinTokenCreate)
+    config = settings()
+    minted = database().run(
+        lambda conn: service.create_join_token(
+            conn, config, body.cluster_name, body.description, body.expiry
+        )
+    )
+    logger.info("join token for %s created by %s", minted.cluster_name, current_identity().name)
+    return sync({"token": minted.token})
+
+
+@bp.delete("/1.0/remote-cluster-join-token/<name>")
+def revoke_join_token(name: str) -> Response:
+    """Revoke a pending join token."""
+    database().run(lambda conn: service.revoke_join_token(conn, name))
+    logger.info("join token for %s revoked by %s", name, current_identity().name)
+    return sync({})
+
+
+def _parse(model: type[Body]) -> Body:
+    data = request.get_data(cache=False)
+    if not data.strip():
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
