@@ -1,6 +1,7 @@
 import datetime
 import json
 import ssl
+import time
 
 import pytest
 
@@ -198,6 +199,10 @@ def test_server_offering_only_tls_1_2_is_refused(make_token, manager_cert, clust
     ) as server:
         with pytest.raises(TLSError):
             _client(make_token(), server, cluster_cert).join()
+
+        deadline = time.monotonic() + 5
+        while not server.handshake_errors and time.monotonic() < deadline:
+            time.sleep(0.01)  # the server thread records the failed handshake asynchronously
 
         assert not [e for e in server.exchanges if e.method == "POST"]
         assert server.handshake_errors
