@@ -1,0 +1,94 @@
+"""Config validation: every option's invalid values block with a message naming the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from ops import testing
+
+from charm_config import CharmConfig
+from tests.unit.builders import (
+    CONFIG,
+    MODEL,
+    ROOT,
+    SigningCA,
+    deploy,
+    workload_container,
+    workload_file,
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"management-api-domain": ""}, "set the management-api-domain config option"),
+        ({"cluster-connector-domain": ""}, "set the cluster-connector-domain config option"),
+        (
+            {"management-api-domain": "https://cm.example.com"},
+            "management-api-domain 'https://cm.example.com' is not a valid DNS name",
+        ),
+        (
+            {"cluster-connector-domain": "localhost"},
+            "cluster-connector-domain 'localhost' is not a valid DNS name",
+        ),
+        (
+            {"cluster-connector-domain": "cm.example.com"},
+            "management-api-domain and cluster-connector-domain must differ",
+        ),
+        ({"heartbeat-interval": 5}, "heartbeat-interval must be between 10 and 3600, got 5"),
+        (
+            {"join-token-expiry": 10},
+            "join-token-expiry must be between 60 and 2592000, got 10",
+        ),
+        (
+            {"rate-limit-connector": "lots"},
+            "rate-limit-connector 'lots' is not a rate limit like 60/minute",
+        ),
+        (
+            {"rate-limit-management": "10/fortnight"},
+            "rate-limit-management '10/fortnight' is not a rate limit like 60/minute",
+        ),
+        ({"log-level": "verbose"}, "log-level must be one of debug, info, warning, error"),
+    ],
+)
+def test_invalid_option_blocks_with_its_message(ctx, changes, message):
+    state = testing.State(
+        leader=True,
+        config={**CONFIG, **changes},
+        model=testing.Model(name=MODEL),
+        containers={workload_container()},
+    )
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    assert out.unit_status == testing.BlockedStatus(f"invalid config: {message}")
+
+
+@pytest.mark.parametrize("limit", ["60/minute", "10 per second", "10/second;600/hour", "5/2 days"])
+def test_rate_limits_in_the_limits_syntax_are_accepted(limit):
+    config = CharmConfig(
+        management_api_domain="cm.example.com",
+        cluster_connector_domain="cc.example.com",
+        rate_limit_connector=limit,
+    )
+
+    assert config.rate_limit_connector == limit
+
+
+def test_defaults_match_config_yaml():
+    options = yaml.safe_load((ROOT / "config.yaml").read_text())["options"]
+    for field in dataclasses.fields(CharmConfig):
+        assert options[field.name.replace("_", "-")]["default"] == field.default
+
+
+def test_invalid_config_leaves_the_running_workload_alone(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    env_before = workload_file(deployment.container, "cluster-manager.env").read_text()
+    state = dataclasses.replace(deployment.state, config={**CONFIG, "log-level": "loud"})
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    env_after = workload_file(out.get_container("cluster-manager"), "cluster-manager.env")
+    assert env_after.read_text() == env_before
