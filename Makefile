@@ -1,0 +1,42 @@
+# Developer shortcuts. The two README commands are scripts/run-local and scripts/test;
+# these targets call the same scripts, or parts of them, once scripts/bootstrap has run.
+VENV := .venv/bin
+
+.PHONY: run test bootstrap lint format unit workload tools e2e bench clean
+
+run:            ## the cluster manager locally, with a simulated fleet (README command 1)
+	scripts/run-local
+
+test:           ## install everything, then every check and test (README command 2)
+	scripts/test
+
+bootstrap:      ## install system packages, .venv and npm packages
+	scripts/bootstrap test
+
+lint:           ## ruff, pyright, codespell
+	$(VENV)/ruff format --check .
+	$(VENV)/ruff check .
+	$(VENV)/pyright
+	$(VENV)/codespell
+
+format:         ## rewrite files with ruff
+	$(VENV)/ruff format .
+	$(VENV)/ruff check --fix .
+
+unit:           ## charm tests (ops.testing)
+	$(VENV)/pytest tests/unit
+
+workload:       ## the workload against real PostgreSQL and nginx
+	$(VENV)/pytest tests/workload
+
+tools:          ## the MicroCloud emulator and fleet tools
+	$(VENV)/pytest tests/tools
+
+e2e:            ## the deployment in a box (charm-rendered files, real processes, Traefik)
+	$(VENV)/pytest tests/e2e
+
+bench:          ## heartbeat throughput and latency; prints figures
+	$(VENV)/python -m tools.bench
+
+clean:          ## remove local state and caches (keeps .venv)
+	rm -rf .local .pytest_cache .ruff_cache test-artifacts
