@@ -226,6 +226,8 @@ class Stack:
     def management_session(self, token: str | None = None) -> requests.Session:
         """An HTTP session to the management API, authenticated by an API token."""
         session = requests.Session()
+        # Otherwise REQUESTS_CA_BUNDLE from the environment overrides `verify` (requests #3829).
+        session.trust_env = False
         session.verify = self.management_ca
         if token is None:
             import json

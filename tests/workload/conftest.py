@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.openapi import ValidatedSession, validated_session
 from tests.support.postgres import PostgresServer
 from tests.support.stack import Stack
 
@@ -27,3 +28,17 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def management_api(stack: Stack) -> ValidatedSession:
+    """An admin API-token session whose every response is checked against both documents."""
+    return validated_session(stack.management_session())
+
+
+@pytest.fixture(scope="module")
+def anonymous_api(stack: Stack) -> ValidatedSession:
+    """A session without credentials, validated like `management_api`."""
+    anonymous = stack.management_session(token="unused")
+    del anonymous.headers["Authorization"]
+    return validated_session(anonymous)

@@ -13,9 +13,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    Strict,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
@@ -65,4 +65,12 @@ class JoinTokenCreate(_Strict):
 
     cluster_name: StrictStr = Field(default="", max_length=255)
     description: StrictStr = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
-    expiry: Annotated[AwareDatetime, Strict()] | None = None
+    expiry: AwareDatetime | None = None
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _expiry_is_text(cls, value: object) -> object:
+        # Lax datetime parsing would take a number as a Unix time; the contract says RFC 3339.
+        if not isinstance(value, str):
+            raise ValueError("expiry must be an RFC 3339 string")
+        return value
