@@ -11,6 +11,7 @@ import datetime
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 from charmlibs.interfaces.tls_certificates import (
@@ -77,7 +78,8 @@ def workload_file(container: testing.Container, path: str) -> Path:
 
 
 def database_relation(
-    ready: bool = True, password: str = "s3cret"
+    ready: bool = True,
+    password: str = "s3cret",  # noqa: S107 (test data)
 ) -> tuple[testing.Relation, testing.Secret]:
     """Return the database relation and the provider's user secret."""
     secret = testing.Secret({"username": "relation_id_5", "password": password})
@@ -125,7 +127,7 @@ class SigningCA:
 
     def sign_all(self, state: testing.State, relation: testing.Relation) -> testing.Relation:
         """Return `relation` (from `state`) with every CSR of our unit signed by this CA."""
-        current = state.get_relation(relation.id)
+        current: Any = state.get_relation(relation.id)
         requests = json.loads(current.local_unit_data.get("certificate_signing_requests", "[]"))
         issued = []
         for request in requests:
@@ -153,7 +155,8 @@ class Deployment:
     traefik: testing.Relation
     peers: testing.PeerRelation
 
-    def relation(self, relation: testing.Relation | testing.PeerRelation):
+    def relation(self, relation: testing.Relation | testing.PeerRelation) -> Any:
+        """Return the current version of `relation` (a Relation or PeerRelation)."""
         return self.state.get_relation(relation.id)
 
     @property
@@ -197,13 +200,11 @@ def deploy(
 def running(container: testing.Container) -> testing.Container:
     """Return `container` with every service reported as running."""
     return dataclasses.replace(
-        container, service_statuses={name: pebble.ServiceStatus.ACTIVE for name in SERVICES}
+        container, service_statuses=dict.fromkeys(SERVICES, pebble.ServiceStatus.ACTIVE)
     )
 
 
-def replace_relation(
-    state: testing.State, relation: testing.Relation | testing.PeerRelation
-) -> testing.State:
+def replace_relation(state: testing.State, relation: testing.RelationBase) -> testing.State:
     """Return `state` with the relation of the same id replaced by `relation`."""
     others = {r for r in state.relations if r.id != relation.id}
     return dataclasses.replace(state, relations={*others, relation})

@@ -81,12 +81,12 @@ def test_ready_unit_plans_the_layer_and_runs_every_service(ctx, ca: SigningCA):
 
     container = deployment.container
     assert container.plan.to_dict() == {
-        "services": build_layer().to_dict()["services"],
-        "checks": build_layer().to_dict()["checks"],
+        "services": build_layer().to_dict().get("services"),
+        "checks": build_layer().to_dict().get("checks"),
     }
-    assert {name: status.value for name, status in container.service_statuses.items()} == {
-        name: "active" for name in SERVICES
-    }
+    assert {
+        name: status.value for name, status in container.service_statuses.items()
+    } == dict.fromkeys(SERVICES, "active")
 
 
 def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, ca: SigningCA):
