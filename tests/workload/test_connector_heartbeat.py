@@ -68,7 +68,7 @@ def test_heartbeat_details_are_stored_as_sent(stack: Stack) -> None:
     assert cluster["storage_pool_usages"] == HEARTBEAT["storage_pool_usages"]
     assert cluster["member_count"] == 3
     assert cluster["instance_count"] == 3
-    assert cluster["last_status_update_at"] is not None
+    assert cluster["last_heartbeat_at"] is not None
 
 
 def test_heartbeat_with_null_lists_is_accepted_as_empty(stack: Stack) -> None:
@@ -95,7 +95,7 @@ def test_heartbeat_with_wrong_types_is_a_bad_request_and_stores_nothing(stack: S
 
     assert response.status == 400
     assert "memory_usage" in response.json["error"]
-    assert _cluster(stack, "hb-bad-types")["last_status_update_at"] is None
+    assert _cluster(stack, "hb-bad-types")["last_heartbeat_at"] is None
 
 
 def test_heartbeat_with_malformed_json_is_a_bad_request(stack: Stack) -> None:

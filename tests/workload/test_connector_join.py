@@ -127,11 +127,25 @@ def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
     assert response.status == 200
 
 
-def test_join_with_an_expired_cluster_certificate_is_rejected(stack: Stack) -> None:
-    token = stack.mint_token("join-old-cert")
-    expired = pki.self_signed("old", days=1, not_before=_days_ago(10), not_after=_days_ago(1))
+def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -> None:
+    token = stack.mint_token("join-old-tls-cert")
+    expired = pki.self_signed("old", not_before=_days_ago(10), not_after=_days_ago(1))
 
     response = _client(stack, token, expired).join()
+
+    assert response.status == 403
+    assert "expired" in response.json["error"]
+    assert "join-old-tls-cert" not in _cluster_names(stack)
+
+
+def test_join_with_an_expired_cluster_certificate_in_the_body_is_rejected(stack: Stack) -> None:
+    token = stack.mint_token("join-old-cert")
+    expired = pki.self_signed("old", not_before=_days_ago(10), not_after=_days_ago(1))
+    body = json.dumps(
+        {"cluster_name": "join-old-cert", "cluster_certificate": expired.cert_pem, "token": token}
+    ).encode()
+
+    response = _connector_post(stack, body)
 
     assert response.status == 400
     assert "expired" in response.json["error"]
