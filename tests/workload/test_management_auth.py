@@ -6,8 +6,6 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from flask import Request
-
 from cluster_manager.app import create_management_app
 from cluster_manager.management.auth import (
     Identity,
@@ -15,6 +13,8 @@ from cluster_manager.management.auth import (
     install_authenticators,
 )
 from cluster_manager.settings import Settings
+from flask import Request
+
 from tests.support.openapi import OUR_DOCUMENT, ValidatedSession, validated_session
 from tools.stack import CONNECTOR_DOMAIN, Stack
 

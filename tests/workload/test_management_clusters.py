@@ -228,8 +228,6 @@ def test_deleted_cluster_heartbeat_is_refused(
 
 
 def test_delete_missing_cluster_is_404(management_api: ValidatedSession, stack: Stack) -> None:
-    response = management_api.delete(
-        f"{stack.management_url}/1.0/remote-cluster/never-enrolled"
-    )
+    response = management_api.delete(f"{stack.management_url}/1.0/remote-cluster/never-enrolled")
 
     assert response.status_code == 404

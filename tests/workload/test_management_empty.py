@@ -13,9 +13,7 @@ def test_cluster_list_is_an_empty_array(management_api: ValidatedSession, stack:
     assert response.json()["metadata"] == []
 
 
-def test_join_token_list_is_an_empty_array(
-    management_api: ValidatedSession, stack: Stack
-) -> None:
+def test_join_token_list_is_an_empty_array(management_api: ValidatedSession, stack: Stack) -> None:
     response = management_api.get(f"{stack.management_url}/1.0/remote-cluster-join-token")
 
     assert response.status_code == 200

@@ -66,9 +66,7 @@ def test_token_without_expiry_lives_for_the_default(
     assert abs(datetime.fromisoformat(token.expires_at) - expected) < timedelta(seconds=30)
 
 
-def test_token_keeps_the_requested_expiry(
-    management_api: ValidatedSession, stack: Stack
-) -> None:
+def test_token_keeps_the_requested_expiry(management_api: ValidatedSession, stack: Stack) -> None:
     expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=24)
 
     _mint(
@@ -85,9 +83,7 @@ def test_token_keeps_the_requested_expiry(
     assert listed["expired"] is False
 
 
-def test_list_never_shows_the_token_text(
-    management_api: ValidatedSession, stack: Stack
-) -> None:
+def test_list_never_shows_the_token_text(management_api: ValidatedSession, stack: Stack) -> None:
     token = _mint(management_api, stack, cluster_name="secret-list")
 
     response = management_api.get(f"{stack.management_url}{TOKENS}")
@@ -107,9 +103,7 @@ def test_only_the_token_hash_is_stored(management_api: ValidatedSession, stack: 
     assert JoinToken.decode(token).secret not in stored
 
 
-def test_minted_token_enrolls_a_microcloud(
-    management_api: ValidatedSession, stack: Stack
-) -> None:
+def test_minted_token_enrolls_a_microcloud(management_api: ValidatedSession, stack: Stack) -> None:
     token = _mint(management_api, stack, cluster_name="api-minted", description="from the API")
 
     joined = MicroCloudClient(token, resolve=stack.resolve).join()
@@ -120,9 +114,7 @@ def test_minted_token_enrolls_a_microcloud(
     assert "api-minted" not in _listed(management_api, stack)
 
 
-def test_post_without_cluster_name_is_400(
-    management_api: ValidatedSession, stack: Stack
-) -> None:
+def test_post_without_cluster_name_is_400(management_api: ValidatedSession, stack: Stack) -> None:
     before = _listed(management_api, stack)
 
     response = management_api.post(
@@ -160,7 +152,9 @@ def test_post_for_a_name_with_a_token_is_409(
 ) -> None:
     first = _mint(management_api, stack, cluster_name="twice")
 
-    response = management_api.post(f"{stack.management_url}{TOKENS}", json={"cluster_name": "twice"})
+    response = management_api.post(
+        f"{stack.management_url}{TOKENS}", json={"cluster_name": "twice"}
+    )
 
     assert response.status_code == 409
     assert response.json()["error"] == "a join token for cluster twice already exists"
