@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the figures."""
     args = build_parser().parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="mcm-bench-"))
-    postgres = PostgresServer(root / "postgres")
+    postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="mcm-bench-postgres-")))
     postgres.init()
     postgres.start()
     stack = None

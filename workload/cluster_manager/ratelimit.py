@@ -12,7 +12,7 @@ import time
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 
 class RateLimiter:
@@ -20,7 +20,8 @@ class RateLimiter:
 
     def __init__(self, spec: str):
         self._items: list[RateLimitItem] = parse_many(spec)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        # A sliding window counter costs O(1) per hit whatever the limit, unlike a moving window.
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def hit(self, key: str) -> int | None:
         """Count a request; return None when admitted, else seconds until a retry may pass."""

@@ -11,6 +11,8 @@ import binascii
 import hashlib
 from urllib.parse import unquote
 
+from flask import g, request
+
 CLIENT_CERT_HEADER = "X-Client-Cert"
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
@@ -48,3 +50,10 @@ def client_fingerprint(header_value: str | None) -> str | None:
         return None
     der = pem_to_der(pem)
     return fingerprint_of_der(der) if der else None
+
+
+def request_fingerprint() -> str | None:
+    """Fingerprint of the current request's client certificate, computed once per request."""
+    if "client_fingerprint" not in g:
+        g.client_fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    return g.client_fingerprint
