@@ -23,6 +23,16 @@ def _cluster_names(stack: Stack) -> list[str]:
     return [cluster["name"] for cluster in listing]
 
 
+def _tampered(token: str, **changes: str) -> str:
+    fields = {**json.loads(base64.b64decode(token)), **changes}
+    return base64.b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+
+
+def _join_body(name: str, certificate_pem: str, token: str, **extra: object) -> bytes:
+    fields = {"cluster_name": name, "cluster_certificate": certificate_pem, "token": token}
+    return json.dumps({**fields, **extra}).encode()
+
+
 def _connector_post(stack: Stack, body: bytes, client: pki.CertKey | None = None):
     context = raw_tls.tls_context(stack.connector_identity.cert_pem, client)
     return raw_tls.request(
@@ -73,9 +83,7 @@ def test_two_concurrent_joins_with_one_token_enroll_exactly_once(stack: Stack) -
 
 def test_join_with_wrong_secret_is_forbidden(stack: Stack) -> None:
     token = stack.mint_token("join-bad-secret")
-    fields = json.loads(base64.b64decode(token))
-    fields["secret"] = "0" * 64
-    forged = base64.b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+    forged = _tampered(token, secret="0" * 64)
 
     response = _client(stack, forged).join()
 
@@ -97,13 +105,7 @@ def test_join_with_expired_token_is_forbidden(stack: Stack) -> None:
 
 def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: Stack) -> None:
     token = stack.mint_token("join-mismatch")
-    body = json.dumps(
-        {
-            "cluster_name": "join-mismatch",
-            "cluster_certificate": pki.self_signed("claimed").cert_pem,
-            "token": token,
-        }
-    ).encode()
+    body = _join_body("join-mismatch", pki.self_signed("claimed").cert_pem, token)
 
     response = _connector_post(stack, body, client=pki.self_signed("presented"))
 
@@ -114,13 +116,7 @@ def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: St
 
 def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
     token = stack.mint_token("join-no-tls-cert")
-    body = json.dumps(
-        {
-            "cluster_name": "join-no-tls-cert",
-            "cluster_certificate": pki.self_signed("no-tls-cert").cert_pem,
-            "token": token,
-        }
-    ).encode()
+    body = _join_body("join-no-tls-cert", pki.self_signed("no-tls-cert").cert_pem, token)
 
     response = _connector_post(stack, body)
 
@@ -141,9 +137,7 @@ def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -
 def test_join_with_an_expired_cluster_certificate_in_the_body_is_rejected(stack: Stack) -> None:
     token = stack.mint_token("join-old-cert")
     expired = pki.self_signed("old", not_before=_days_ago(10), not_after=_days_ago(1))
-    body = json.dumps(
-        {"cluster_name": "join-old-cert", "cluster_certificate": expired.cert_pem, "token": token}
-    ).encode()
+    body = _join_body("join-old-cert", expired.cert_pem, token)
 
     response = _connector_post(stack, body)
 
@@ -165,9 +159,7 @@ def test_join_with_a_certificate_already_enrolled_is_a_conflict(stack: Stack) ->
 
 def test_join_with_bad_pem_is_a_bad_request_and_keeps_the_token(stack: Stack) -> None:
     token = stack.mint_token("join-bad-pem")
-    body = json.dumps(
-        {"cluster_name": "join-bad-pem", "cluster_certificate": "not a cert", "token": token}
-    ).encode()
+    body = _join_body("join-bad-pem", "not a cert", token)
 
     response = _connector_post(stack, body)
 
@@ -195,14 +187,7 @@ def test_join_with_wrong_types_is_a_bad_request(stack: Stack) -> None:
 
 def test_join_with_unknown_fields_is_a_bad_request(stack: Stack) -> None:
     token = stack.mint_token("join-extra")
-    body = json.dumps(
-        {
-            "cluster_name": "join-extra",
-            "cluster_certificate": pki.self_signed("x").cert_pem,
-            "token": token,
-            "admin": True,
-        }
-    ).encode()
+    body = _join_body("join-extra", pki.self_signed("x").cert_pem, token, admin=True)
 
     response = _connector_post(stack, body)
 
@@ -223,9 +208,7 @@ def test_join_with_oversized_body_is_refused_by_size(stack: Stack) -> None:
 
 def test_join_for_a_name_without_token_is_not_found(stack: Stack) -> None:
     other = stack.mint_token("join-has-token")
-    fields = json.loads(base64.b64decode(other))
-    fields["server_name"] = "join-never-minted"
-    forged = base64.b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+    forged = _tampered(other, server_name="join-never-minted")
 
     response = _client(stack, forged).join()
 
