@@ -1,5 +1,7 @@
-"""Hand-made requests to a TLS listener, for what the MicroCloud emulator never does on purpose
-(no client certificate, forged headers, an old TLS version).
+"""Hand-made requests to a TLS listener.
+
+For what the MicroCloud emulator never does on purpose: no client certificate, forged
+headers, an old TLS version.
 """
 
 from __future__ import annotations
