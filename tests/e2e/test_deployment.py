@@ -34,10 +34,13 @@ STATUS_PATH = "/1.0/remote-cluster/status"
 
 
 def enroll(deployment: Deployment, cluster: str) -> dict:
-    """Run enroll-cluster on the leader, its CLI command for real; return the action results."""
+    """Run enroll-cluster on the leader, its CLI command for real; return the action results.
+
+    `printed` in the results is what the real command printed, for comparison.
+    """
     _, result, results = deployment.action(0, "enroll-cluster", {"cluster": cluster})
     assert result.returncode == 0, result.stderr
-    return results
+    return {**results, "printed": json.loads(result.stdout)}
 
 
 def client(deployment: Deployment, token: str) -> MicroCloudClient:
@@ -105,6 +108,7 @@ def test_leader_migrates_the_real_database_with_the_charms_command(
     command, result = deployment.migrations[0]
 
     assert command.command == ["python3", "-m", "cluster_manager", "migrate", "--json"]
+    assert command.environment["MCM_DATABASE_URL"] == deployment.database.uri
     assert result.returncode == 0, result.stderr
     version = json.loads(result.stdout)["version"]
     peers = deployment.charm.states[1].get_relation(deployment.charm.peers.id)
@@ -139,6 +143,7 @@ def test_enroll_cluster_returns_the_real_token_and_its_join_command(
 ) -> None:
     token = JoinToken.decode(enrollment["token"])
 
+    assert enrollment["token"] == enrollment["printed"]["token"]
     assert enrollment["cluster"] == CLUSTER
     assert token.server_name == CLUSTER
     assert enrollment["join-command"] == f"microcloud cluster-manager join {enrollment['token']}"
