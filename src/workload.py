@@ -89,6 +89,9 @@ def nginx_settings(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> Ngin
         run_dir=RUN_DIR,
         proxy_protocol=proxy_protocol,
         trusted_proxies=tuple(trusted_proxies) if proxy_protocol else (),
+        # Pebble runs nginx as root; without `user root;` its workers run as `nobody` and
+        # cannot connect to the gunicorn sockets (mode 0770, owned by root).
+        user="root",
     )
 
 

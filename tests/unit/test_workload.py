@@ -122,6 +122,7 @@ def test_nginx_behind_traefik_expects_proxy_protocol_from_the_pod_network(ctx, c
             run_dir="/run/cluster-manager",
             proxy_protocol=True,
             trusted_proxies=("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+            user="root",
         )
     )
 

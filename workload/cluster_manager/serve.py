@@ -33,6 +33,9 @@ class _Server(BaseApplication):
             "accesslog": None,
             "graceful_timeout": 10,
             "timeout": 60,
+            # gunicorn's control socket defaults to one per home directory, shared by every
+            # gunicorn on the host; we never use it.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)  # type: ignore[union-attr]
