@@ -13,7 +13,9 @@ from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
 from .management.auth import api_token_authenticator, install_authenticators
 from .management.routes import bp as management_blueprint
+from .management.sessions import session_authenticator
 from .settings import Settings
+from .ui import install as install_ui
 from .webapp import client_address, create_app
 
 CONNECTOR_MAX_BODY = 16 * 1024 * 1024
@@ -41,7 +43,7 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
 
 
 def create_management_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
-    """The operator-facing JSON API (behind nginx's management listener)."""
+    """The operator-facing JSON API and web UI (behind nginx's management listener)."""
     settings = settings or Settings.from_env()
     app = create_app(
         "cluster_manager.management",
@@ -52,5 +54,6 @@ def create_management_app(settings: Settings | None = None, db: Database | None 
         max_body_bytes=MANAGEMENT_MAX_BODY,
         db=db,
     )
-    install_authenticators(app, [api_token_authenticator])
+    install_authenticators(app, [api_token_authenticator, session_authenticator])
+    install_ui(app)
     return app

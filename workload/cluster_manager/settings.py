@@ -34,11 +34,33 @@ class Settings:
     run_dir: Path = Path("/run/cluster-manager")
     workers: int = 2
     db_pool_size: int = 4
+    ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")
+    """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""
+    grafana_url: str = ""
+    """Base URL of Grafana; when set, the UI links each cluster to its dashboard."""
+    oidc_issuer: str = ""
+    """OpenID Connect issuer URL; the web UI login is off while it is empty."""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = dataclasses.field(default="", repr=False)
+    """Empty for a public client (PKCE only)."""
+    oidc_audience: str = ""
+    """Sent as `audience` in the authorization request (Auth0); empty = not sent."""
+    oidc_groups_claim: str = "mcm-idp-groups"
+    oidc_admin_group: str = "admins"
+    public_url: str = ""
+    """`https://<management domain>`: the OIDC redirect URI and the allowed Origin."""
+    session_lifetime: int = 7 * 86400
+    """Seconds a browser session lasts at most, however often its tokens are refreshed."""
 
     @property
     def connector_address(self) -> str:
         """`host:port` that clusters are told to reach, as put in join tokens."""
         return f"{self.connector_domain}:{self.connector_port}"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether the browser login is configured (issuer and client ID are set)."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def offline_after_seconds(self) -> int:
@@ -77,12 +99,18 @@ class Settings:
             "HISTORY_RETENTION_DAYS": self.history_retention_days,
             "WORKERS": self.workers,
             "DB_POOL_SIZE": self.db_pool_size,
+            "SESSION_LIFETIME": self.session_lifetime,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{PREFIX}{name} must be positive, got {value}")
         if self.connector_port > 65535:
             raise SettingsError(f"{PREFIX}CONNECTOR_PORT out of range: {self.connector_port}")
+        for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("PUBLIC_URL", self.public_url)):
+            if url and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{PREFIX}{name}: {url!r} is not an http(s) URL")
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise SettingsError(f"{PREFIX}OIDC_ISSUER and {PREFIX}OIDC_CLIENT_ID go together")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         for name, limit in (

@@ -32,11 +32,13 @@ class Identity:
     email: str
     groups: tuple[str, ...]
     method: str
+    admin_group: str = ADMIN_GROUP
+    """The group that makes this caller an admin (configurable for OIDC logins)."""
 
     @property
     def is_admin(self) -> bool:
         """Whether the caller may use the admin endpoints."""
-        return ADMIN_GROUP in self.groups
+        return self.admin_group in self.groups
 
 
 Authenticator = Callable[[Request], "Identity | None"]

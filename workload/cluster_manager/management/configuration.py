@@ -65,10 +65,28 @@ def configuration(settings: Settings) -> dict[str, dict[str, str]]:
             "Cluster Connector Port",
             "The port MicroCloud clusters reach the cluster connector at",
         ),
-        "oidc_client_id": _entry("", "OIDC Client ID", "The OpenID Connect client ID"),
+        "oidc_client_id": _entry(
+            settings.oidc_client_id, "OIDC Client ID", "The OpenID Connect client ID"
+        ),
         "oidc_client_secret": _entry("", "OIDC Client Secret", _NOT_RETURNED),
-        "oidc_issuer": _entry("", "OIDC Issuer", "The OpenID Connect issuer URL"),
-        "oidc_audience": _entry("", "OIDC Audience", "The expected ID token audience"),
+        "oidc_issuer": _entry(
+            settings.oidc_issuer, "OIDC Issuer", "The OpenID Connect issuer URL"
+        ),
+        "oidc_audience": _entry(
+            settings.oidc_audience,
+            "OIDC Audience",
+            "The audience requested from the identity provider",
+        ),
+        "oidc_groups_claim": _entry(
+            settings.oidc_groups_claim,
+            "OIDC Groups Claim",
+            "The claim listing the groups a user belongs to",
+        ),
+        "oidc_admin_group": _entry(
+            settings.oidc_admin_group,
+            "OIDC Admin Group",
+            "Members of this group may use the web UI and the API",
+        ),
         "db_connection_string": _entry("", "Database Connection", _NOT_RETURNED),
         "db_max_idle_conns": _entry(
             settings.db_pool_size,

@@ -1,0 +1,126 @@
+"""`/oidc/login`, `/oidc/callback`, `/oidc/logout`: the browser's way in and out (design D7)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..db import sessions
+from ..db.sessions import PendingLogin
+from ..webapp import database, settings
+from .oidc_client import LoginError
+from .sessions import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    clear_cookie,
+    oidc_client,
+    require_same_origin,
+    seal,
+    secret_hash,
+    set_cookie,
+)
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("oidc", __name__)
+
+LOGIN_LIFETIME = 600
+"""Seconds a user has to finish logging in at the identity provider."""
+HOME = "/ui/"
+
+
+def redirect_uri() -> str:
+    """Where the identity provider sends the browser back to."""
+    public = settings().public_url.rstrip("/")
+    return f"{public or 'https://' + request.host}/oidc/callback"
+
+
+def safe_return_path(value: str | None) -> str:
+    """A local path to go to after logging in; anything else goes home."""
+    if value and value.startswith("/ui/") and "\\" not in value and "//" not in value:
+        return value
+    return HOME
+
+
+@bp.errorhandler(LoginError)
+def _login_failed(error: LoginError) -> ResponseReturnValue:
+    return render_template("ui/login_error.html", message=str(error)), error.status
+
+
+@bp.get("/oidc/login")
+def login() -> ResponseReturnValue:
+    """Start a login: remember state, nonce and PKCE verifier, then go to the provider."""
+    if not settings().oidc_enabled:
+        return render_template("ui/login_not_configured.html"), 503
+    authorization = oidc_client().authorize(redirect_uri())
+    browser = secrets.token_urlsafe(32)
+    pending = PendingLogin(
+        browser_hash=secret_hash(browser),
+        nonce=authorization.nonce,
+        code_verifier=authorization.code_verifier,
+        return_to=safe_return_path(request.args.get("next")),
+    )
+    state_hash = secret_hash(authorization.state)
+    database().run(lambda conn: sessions.start_login(conn, state_hash, pending, LOGIN_LIFETIME))
+    response = redirect(authorization.url, 302)
+    # Lax, not Strict: the provider's redirect back to us is a cross-site navigation.
+    set_cookie(response, LOGIN_COOKIE, browser, LOGIN_LIFETIME, "Lax")
+    return response
+
+
+@bp.get("/oidc/callback")
+def callback() -> ResponseReturnValue:
+    """Finish a login started by this browser, then start a session."""
+    config = settings()
+    if not config.oidc_enabled:
+        return render_template("ui/login_not_configured.html"), 503
+    if "error" in request.args:
+        reason = request.args.get("error_description") or request.args["error"]
+        raise LoginError(f"the identity provider refused the login: {reason[:200]}")
+    state, code = request.args.get("state", ""), request.args.get("code", "")
+    if not state or not code:
+        raise LoginError("the login response lacks its state or code; sign in again")
+    pending = database().run(lambda conn: sessions.finish_login(conn, secret_hash(state)))
+    if pending is None:
+        raise LoginError("this login has expired or was already used; sign in again")
+    browser = request.cookies.get(LOGIN_COOKIE, "")
+    if not hmac.compare_digest(secret_hash(browser), pending.browser_hash):
+        raise LoginError("this login was started in another browser; sign in again")
+    tokens = oidc_client().exchange(code, pending.code_verifier, pending.nonce, redirect_uri())
+    cookie = secrets.token_urlsafe(32)
+    sealed = seal(tokens.refresh_token, cookie)
+    database().run(
+        lambda conn: sessions.create_session(
+            conn,
+            secret_hash(cookie),
+            tokens.claims,
+            sealed,
+            tokens.expires_in,
+            config.session_lifetime,
+        )
+    )
+    logger.info("%s logged in", tokens.claims["email"] or tokens.claims["subject"])
+    # A page of ours moves on, not a redirect: the Strict session cookie is then sent with
+    # the next request, which a redirect chain started by the provider's site would not do.
+    response = Response(
+        render_template("ui/signed_in.html", return_to=pending.return_to),
+        headers={"Refresh": f"0; url={pending.return_to}"},
+    )
+    set_cookie(response, SESSION_COOKIE, cookie, config.session_lifetime, "Strict")
+    clear_cookie(response, LOGIN_COOKIE, "Lax")
+    return response
+
+
+@bp.route("/oidc/logout", methods=["GET", "POST"])
+def logout() -> ResponseReturnValue:
+    """End the session on the server (the cookie stops working at once) and forget it."""
+    require_same_origin(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        database().run(lambda conn: sessions.delete_session(conn, secret_hash(cookie)))
+    response = redirect(url_for("ui.login_page", signed_out=1), 303)
+    clear_cookie(response, SESSION_COOKIE)
+    return response

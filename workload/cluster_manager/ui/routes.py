@@ -1,0 +1,350 @@
+"""The pages: overview, clusters, cluster detail, join tokens and settings.
+
+Every page reads through the same service and query functions as the JSON API, so a
+cluster looks the same in both; every form posts back here and is answered with a redirect
+(or, for a new join token, with the one page that will ever show it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+
+from ..db import fleet
+from ..envelope import APIError
+from ..management import service
+from ..management.auth import Unauthorized, current_identity
+from ..management.configuration import configuration
+from ..management.sessions import require_same_origin
+from ..protocol.management import MAX_DESCRIPTION_LENGTH, RemoteClusterPatch
+from ..webapp import database, settings
+from . import charts
+from .warnings import cluster_warnings
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
+root = Blueprint("ui_root", __name__)
+
+PAGE_SIZES = (25, 50, 100)
+_PUBLIC = {"ui.login_page"}
+# The standard LXD dashboard (grafana/LXD.json in LXD), whose `job` variable is the cluster
+# name with `-` replaced by `_`, as the remote write labels it.
+GRAFANA_LXD_DASHBOARD = "/d/bGY-LSB7k/lxd"
+
+
+@root.get("/")
+def _home() -> ResponseReturnValue:
+    return redirect(url_for("ui.overview"), 308)
+
+
+@root.get("/ui")
+def _ui() -> ResponseReturnValue:
+    return redirect(url_for("ui.overview"), 308)
+
+
+@bp.before_request
+def _require_admin() -> ResponseReturnValue | None:
+    if request.endpoint in _PUBLIC:
+        return None
+    if not settings().oidc_enabled:
+        return render_template("ui/login_not_configured.html"), 503
+    try:
+        identity = current_identity()
+    except Unauthorized:
+        wanted = request.full_path if request.query_string else request.path
+        return redirect(url_for("ui.login_page", next=wanted))
+    g.user = identity
+    if not identity.is_admin:
+        return render_template("ui/not_authorized.html", identity=identity), 403
+    require_same_origin(request)
+    return None
+
+
+@bp.errorhandler(APIError)
+def _refused(error: APIError) -> ResponseReturnValue:
+    return render_template("ui/error.html", status=error.status, message=error.message), (
+        error.status
+    )
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "human_bytes": charts.human_bytes,
+        "human_age": charts.human_age,
+        "percent": charts.percent,
+        "distribution": charts.distribution,
+        "tone": charts.tone,
+        "grafana_link": _grafana_link,
+        "now": datetime.now(UTC),
+    }
+
+
+def _grafana_link(name: str) -> ResponseReturnValue:
+    base = settings().grafana_url.rstrip("/")
+    if not base:
+        return ""
+    job = name.replace("-", "_")
+    return f"{base}{GRAFANA_LXD_DASHBOARD}?{urlencode({'orgId': 1, 'var-job': job})}"
+
+
+def _age_seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else (datetime.now(UTC) - moment).total_seconds()
+
+
+# -- login pages -----------------------------------------------------------------------------
+
+
+@bp.get("/login")
+def login_page() -> ResponseReturnValue:
+    """The sign-in page (also where logging out lands)."""
+    if not settings().oidc_enabled:
+        return render_template("ui/login_not_configured.html"), 503
+    return render_template(
+        "ui/login.html",
+        next=request.args.get("next", ""),
+        signed_out="signed_out" in request.args,
+    )
+
+
+# -- overview --------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def overview() -> ResponseReturnValue:
+    """Fleet totals, status distributions and the clusters that need attention."""
+    offline_after = settings().offline_after_seconds
+
+    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return (
+            fleet.fleet_summary(conn, offline_after),
+            fleet.clusters_needing_attention(conn, offline_after),
+        )
+
+    summary, attention = database().run(read, idempotent=True)
+    needing = [{"row": row, "warnings": cluster_warnings(row)} for row in attention]
+    return render_template("ui/overview.html", summary=summary, needing=needing)
+
+
+# -- clusters --------------------------------------------------------------------------------
+
+
+@bp.get("/clusters")
+def clusters() -> ResponseReturnValue:
+    """Search, filter, sort and page through the fleet."""
+    search = request.args.get("q", "").strip()[:100]
+    statuses = tuple(s for s in request.args.getlist("status") if s in fleet.STATUS_FILTERS)
+    sort = request.args.get("sort", "name")
+    sort = sort if sort in fleet.SORT_COLUMNS else "name"
+    descending = request.args.get("order") == "desc"
+    per_page = _int_arg("per_page", 50)
+    per_page = per_page if per_page in PAGE_SIZES else 50
+    page_number = max(1, _int_arg("page", 1))
+    offline_after = settings().offline_after_seconds
+    page = database().run(
+        lambda conn: fleet.cluster_page(
+            conn,
+            offline_after,
+            search=search,
+            statuses=statuses,
+            sort=sort,
+            descending=descending,
+            limit=per_page,
+            offset=(page_number - 1) * per_page,
+        ),
+        idempotent=True,
+    )
+    pages = max(1, math.ceil(page.total / per_page))
+    query = {
+        "q": search,
+        "status": list(statuses),
+        "sort": sort,
+        "order": "desc" if descending else "asc",
+        "per_page": per_page,
+    }
+
+    def link(**changes: Any) -> ResponseReturnValue:
+        merged = {**query, **changes}
+        merged = {k: v for k, v in merged.items() if v not in ("", [], None)}
+        return url_for("ui.clusters") + "?" + urlencode(merged, doseq=True)
+
+    return render_template(
+        "ui/clusters.html",
+        page=page,
+        rows=[{**row, "age": _age_seconds(row["last_heartbeat_at"])} for row in page.rows],
+        search=search,
+        statuses=statuses,
+        sort=sort,
+        descending=descending,
+        per_page=per_page,
+        page_number=page_number,
+        pages=pages,
+        link=link,
+    )
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        return default
+
+
+def _cluster_context(name: str) -> dict[str, Any]:
+    config = settings()
+
+    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return service.get_cluster(conn, config, name), fleet.cluster_history(conn, name)
+
+    row, history = database().run(read, idempotent=True)
+    pools = []
+    for pool in row["storage_pool_usages"] or []:
+        used = charts.percent(float(pool.get("usage", 0)), float(pool.get("total", 0)))
+        pools.append({**pool, "percent": used, "over": used > row["disk_threshold"]})
+    storage_total = sum(float(p.get("total", 0)) for p in pools)
+    storage_usage = sum(float(p.get("usage", 0)) for p in pools)
+    memory = [
+        charts.percent(h["memory_usage"], h["memory_total"]) for h in history if h["memory_total"]
+    ]
+    storage = [
+        charts.percent(h["storage_usage"], h["storage_total"])
+        for h in history
+        if h["storage_total"]
+    ]
+    trends = {
+        "CPU load (1 min)": [float(h["cpu_load_1"]) for h in history],
+        "Memory used (%)": memory,
+        "Storage used (%)": storage,
+        "Instances": [float(h["instance_count"]) for h in history],
+    }
+    return {
+        "cluster": row,
+        "age": _age_seconds(row["last_heartbeat_at"]),
+        "warnings": cluster_warnings(row),
+        "pools": pools,
+        "storage_total": storage_total,
+        "storage_usage": storage_usage,
+        "memory_percent": charts.percent(row["memory_usage"], row["memory_total_amount"]),
+        "storage_percent": charts.percent(storage_usage, storage_total),
+        "trends": [
+            {"title": title, "values": values, "points": charts.sparkline(values)}
+            for title, values in trends.items()
+        ],
+        "history_points": len(history),
+    }
+
+
+@bp.get("/clusters/<name>")
+def cluster(name: str) -> ResponseReturnValue:
+    """Everything about one cluster; `?confirm=remove` asks before removing it."""
+    context = _cluster_context(name)
+    return render_template(
+        "ui/cluster.html",
+        confirm_remove=request.args.get("confirm") == "remove",
+        edit=request.args.get("edit", ""),
+        updated=request.args.get("updated", ""),
+        **context,
+    )
+
+
+@bp.post("/clusters/<name>/settings")
+def update_cluster(name: str) -> ResponseReturnValue:
+    """Change the description and the thresholds (only the fields the form sent)."""
+    fields: dict[str, Any] = {}
+    if "description" in request.form:
+        fields["description"] = request.form["description"].strip()
+    try:
+        for field in ("disk_threshold", "memory_threshold"):
+            if request.form.get(field, "").strip():
+                fields[field] = int(request.form[field])
+        changes = RemoteClusterPatch.model_validate(fields).changes()
+    except (ValueError, ValidationError):
+        message = "Thresholds must be whole percentages from 0 to 100"
+        if "description" in fields and len(fields["description"]) > MAX_DESCRIPTION_LENGTH:
+            message = f"The description may have at most {MAX_DESCRIPTION_LENGTH} characters"
+        context = _cluster_context(name)
+        return render_template("ui/cluster.html", form_error=message, **context), 400
+    database().run(lambda conn: service.update_cluster(conn, name, changes), idempotent=True)
+    logger.info("cluster %s updated by %s: %s", name, g.user.name, sorted(changes))
+    return redirect(url_for("ui.cluster", name=name, updated="1"), 303)
+
+
+@bp.post("/clusters/<name>/remove")
+def remove_cluster(name: str) -> ResponseReturnValue:
+    """Forget a cluster (after the confirmation dialog)."""
+    database().run(lambda conn: service.remove_cluster(conn, name))
+    logger.info("cluster %s removed by %s", name, g.user.name)
+    return redirect(url_for("ui.clusters", removed=name), 303)
+
+
+# -- join tokens -----------------------------------------------------------------------------
+
+
+def _tokens_page(status: int = 200, **context: Any) -> ResponseReturnValue:
+    rows = database().run(service.list_join_tokens, idempotent=True)
+    return render_template(
+        "ui/tokens.html",
+        tokens=rows,
+        default_expiry=settings().join_token_expiry // 3600,
+        confirm_revoke=request.args.get("revoke", ""),
+        revoked=request.args.get("revoked", ""),
+        **context,
+    ), status
+
+
+@bp.get("/tokens")
+def tokens() -> ResponseReturnValue:
+    """Pending join tokens and the enroll form."""
+    return _tokens_page()
+
+
+@bp.post("/tokens")
+def enroll() -> ResponseReturnValue:
+    """Mint a join token; the response is the only place its text ever appears."""
+    name = request.form.get("cluster_name", "").strip()
+    description = request.form.get("description", "").strip()
+    hours = request.form.get("expiry_hours", "").strip()
+    form = {"cluster_name": name, "description": description, "expiry_hours": hours}
+    expires_at = None
+    if hours:
+        try:
+            lifetime = float(hours)
+            if not 0 < lifetime <= 24 * 365:
+                raise ValueError
+        except ValueError:
+            return _tokens_page(400, form=form, form_error="Expiry must be 1 to 8760 hours")
+        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=lifetime)
+    config = settings()
+    try:
+        minted = database().run(
+            lambda conn: service.create_join_token(conn, config, name, description, expires_at)
+        )
+    except APIError as error:
+        status = error.status if error.status < 500 else 500
+        return _tokens_page(status, form=form, form_error=error.message)
+    logger.info("join token for %s created by %s", name, g.user.name)
+    return _tokens_page(201, minted=minted)
+
+
+@bp.post("/tokens/<name>/revoke")
+def revoke(name: str) -> ResponseReturnValue:
+    """Revoke a pending join token (after the confirmation dialog)."""
+    database().run(lambda conn: service.revoke_join_token(conn, name))
+    logger.info("join token for %s revoked by %s", name, g.user.name)
+    return redirect(url_for("ui.tokens", revoked=name), 303)
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@bp.get("/settings")
+def settings_page() -> ResponseReturnValue:
+    """The configuration this deployment runs with (never a secret)."""
+    return render_template("ui/settings.html", entries=configuration(settings()))
