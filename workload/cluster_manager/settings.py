@@ -34,8 +34,14 @@ class Settings:
     run_dir: Path = Path("/run/cluster-manager")
     workers: int = 2
     db_pool_size: int = 4
+    remote_write_urls: str = ""
+    """Comma-separated Prometheus remote-write URLs for the clusters' LXD metrics; empty = off."""
+    remote_write_queue_size: int = 1000
+    """Heartbeats waiting to be forwarded, per worker process; beyond it they are dropped."""
     ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")
     """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""
+    metrics_port: int = 9102
+    """Plain-HTTP port where nginx serves this unit's own /metrics."""
     grafana_url: str = ""
     """Base URL of Grafana; when set, the UI links each cluster to its dashboard."""
     oidc_issuer: str = ""
@@ -56,6 +62,11 @@ class Settings:
     def connector_address(self) -> str:
         """`host:port` that clusters are told to reach, as put in join tokens."""
         return f"{self.connector_domain}:{self.connector_port}"
+
+    @property
+    def remote_write_targets(self) -> tuple[str, ...]:
+        """The remote-write URLs, in the order given; empty when forwarding is off."""
+        return tuple(url.strip() for url in self.remote_write_urls.split(",") if url.strip())
 
     @property
     def oidc_enabled(self) -> bool:
@@ -100,12 +111,14 @@ class Settings:
             "WORKERS": self.workers,
             "DB_POOL_SIZE": self.db_pool_size,
             "SESSION_LIFETIME": self.session_lifetime,
+            "REMOTE_WRITE_QUEUE_SIZE": self.remote_write_queue_size,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{PREFIX}{name} must be positive, got {value}")
         if self.connector_port > 65535:
             raise SettingsError(f"{PREFIX}CONNECTOR_PORT out of range: {self.connector_port}")
+        self._validate_observability()
         for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("PUBLIC_URL", self.public_url)):
             if url and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{PREFIX}{name}: {url!r} is not an http(s) URL")
@@ -121,6 +134,14 @@ class Settings:
                 parse_many(limit)
             except ValueError as error:
                 raise SettingsError(f"{PREFIX}{name}: {error}") from None
+
+    def _validate_observability(self) -> None:
+        if not 0 < self.metrics_port < 65536:
+            raise SettingsError(f"{PREFIX}METRICS_PORT out of range: {self.metrics_port}")
+        urls = [("REMOTE_WRITE_URLS", url) for url in self.remote_write_targets]
+        for name, url in [*urls, ("GRAFANA_URL", self.grafana_url)]:
+            if url and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{PREFIX}{name}: {url!r} is not an http(s) URL")
 
 
 def _convert(name: str, annotation: object, raw: str) -> object:

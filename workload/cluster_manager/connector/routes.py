@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from cryptography import x509
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from pydantic import ValidationError
 
+from .. import remote_write
 from ..db.enrollment import EnrollmentError, NewCluster, enroll
 from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
@@ -59,6 +60,7 @@ def heartbeat():
     name = database().run(lambda conn: store_heartbeat(conn, fingerprint, beat), idempotent=True)
     if name is None:
         raise Forbidden()
+    remote_write.forward(current_app, name, beat.server_metrics)
     _maybe_prune_history()
     config = settings()
     return sync(

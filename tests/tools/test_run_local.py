@@ -1,0 +1,124 @@
+"""README command 1: the local run mode, started and stopped as a user does."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tools.ports import free_port
+
+ANNOUNCED = "Press Ctrl-C to stop."
+
+
+class LocalRun:
+    """`python -m tools.run_local` in the background, with its output collected."""
+
+    def __init__(self, state: Path):
+        self.state = state
+        self.ports = (free_port(), free_port(), free_port())
+        self.output = state.parent / f"run-{time.monotonic_ns()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> str:
+        """Start and wait for the announcement; return everything printed so far."""
+        management, connector, health = self.ports
+        command = [
+            sys.executable, "-m", "tools.run_local", "--state-dir", str(self.state),
+            "--clusters", "2", "--interval", "1", "--management-port", str(management),
+            "--connector-port", str(connector), "--health-port", str(health),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=self.output.open("wb"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if ANNOUNCED in text:
+                return text
+            if self.process.poll() is not None:
+                raise RuntimeError(f"run_local exited early:\n{text}")
+            time.sleep(0.2)
+        raise TimeoutError(f"no announcement after {timeout}s:\n{self.text()}")
+
+    def text(self) -> str:
+        """Everything printed so far."""
+        return self.output.read_text(errors="replace")
+
+    def interrupt(self, timeout: float = 60.0) -> int:
+        """Press Ctrl-C; return the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=timeout)
+
+    def clusters(self, token: str) -> list[dict]:
+        """The clusters the management API lists."""
+        response = requests.get(
+            f"https://localhost:{self.ports[0]}/1.0/remote-cluster",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=str(self.state / "tls" / "management.crt"),
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()["metadata"]
+
+
+@pytest.fixture
+def local_run(tmp_path: Path) -> Iterator[LocalRun]:
+    run = LocalRun(tmp_path / "state")
+    yield run
+    if run.process is not None and run.process.poll() is None:
+        run.process.kill()
+        run.process.wait()
+
+
+def _api_token(announcement: str) -> str:
+    match = re.search(r"API token\s+(\S+)", announcement)
+    assert match, announcement
+    return match[1]
+
+
+def _wait_for_online(run: LocalRun, token: str, count: int) -> list[dict]:
+    deadline = time.monotonic() + 30
+    clusters: list[dict] = []
+    while time.monotonic() < deadline:
+        clusters = run.clusters(token)
+        online = [c for c in clusters if c["connection_status"] == "online"]
+        if len(online) == count and all(c["member_count"] > 0 for c in online):
+            return clusters
+        time.sleep(0.5)
+    raise AssertionError(f"fleet not online: {json.dumps(clusters)[:500]}")
+
+
+def test_local_run_serves_a_heartbeating_fleet_and_stops_on_ctrl_c(local_run: LocalRun) -> None:
+    announcement = local_run.start()
+
+    clusters = _wait_for_online(local_run, _api_token(announcement), 2)
+    exit_code = local_run.interrupt()
+
+    assert [c["name"] for c in clusters] == ["mc-01", "mc-02"]
+    assert exit_code == 0
+    assert "stopped; data kept in" in local_run.text()
+
+
+def test_second_local_run_reuses_the_data_and_the_clusters(local_run: LocalRun) -> None:
+    first = local_run.start()
+    token = _api_token(first)
+    _wait_for_online(local_run, token, 2)
+    local_run.interrupt()
+
+    second = local_run.start()
+    clusters = _wait_for_online(local_run, token, 2)
+    local_run.interrupt()
+
+    assert _api_token(second) == token
+    assert "reusing enrolled cluster" in local_run.text()
+    assert [c["name"] for c in clusters] == ["mc-01", "mc-02"]
