@@ -1,0 +1,70 @@
+"""The compact heartbeat history: one row per cluster per bucket, pruned after the retention."""
+
+from __future__ import annotations
+
+import psycopg
+from cluster_manager.db.heartbeats import prune_history
+from cluster_manager.db.pool import connect
+
+from tests.support.clusters import KNOWN_HEARTBEAT, enroll
+from tests.support.stack import Stack
+
+
+def _history(stack: Stack, name: str) -> list[tuple]:
+    with psycopg.connect(stack.database_url) as conn:
+        return conn.execute(
+            "SELECT cpu_load_1, memory_usage, storage_total, member_count, instance_count"
+            " FROM heartbeat_history JOIN clusters ON id = cluster_id WHERE name = %s",
+            (name,),
+        ).fetchall()
+
+
+def _age_history(stack: Stack, name: str, days: int) -> None:
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute(
+            "UPDATE heartbeat_history SET bucket = bucket - make_interval(days => %s)"
+            " FROM clusters WHERE id = cluster_id AND name = %s",
+            (days, name),
+        )
+
+
+def test_heartbeat_adds_a_compact_history_row(stack: Stack) -> None:
+    enroll(stack, "history-one", KNOWN_HEARTBEAT)
+
+    rows = _history(stack, "history-one")
+
+    assert rows == [(0.1, 512, 3072, 3, 3)]
+
+
+def test_heartbeats_in_one_bucket_keep_one_row_with_the_latest_values(stack: Stack) -> None:
+    client = enroll(stack, "history-bucket", KNOWN_HEARTBEAT)
+
+    assert client.heartbeat({**KNOWN_HEARTBEAT, "memory_usage": 768}).ok
+
+    assert [row[1] for row in _history(stack, "history-bucket")] == [768]
+
+
+def test_pruning_drops_history_older_than_the_retention_only(stack: Stack) -> None:
+    enroll(stack, "history-old", KNOWN_HEARTBEAT)
+    enroll(stack, "history-new", KNOWN_HEARTBEAT)
+    _age_history(stack, "history-old", days=31)
+
+    with connect(stack.database_url) as conn:
+        removed = prune_history(conn, retention_days=30)
+
+    assert removed >= 1
+    assert _history(stack, "history-old") == []
+    assert len(_history(stack, "history-new")) == 1
+
+
+def test_removing_a_cluster_removes_its_history(stack: Stack) -> None:
+    enroll(stack, "history-removed", KNOWN_HEARTBEAT)
+
+    stack.cli("remove-cluster", "history-removed")
+
+    with psycopg.connect(stack.database_url) as conn:
+        orphans = conn.execute(
+            "SELECT count(*) FROM heartbeat_history"
+            " WHERE cluster_id NOT IN (SELECT id FROM clusters)"
+        ).fetchone()
+    assert orphans == (0,)
