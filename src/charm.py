@@ -47,6 +47,7 @@ from constants import (
     UNIT_ADDRESS_KEY,
 )
 from ingress import TRUSTED_PROXIES, build_route_config, unit_address
+from oidc import OAUTH_RELATION, OIDCLogin
 from pebble_layer import LAYER_NAME, build_layer
 from tls import ManagementTLS
 from workload import (
@@ -75,6 +76,7 @@ class ClusterManagerCharm(ops.CharmBase):
         self.workload = Workload(self.container)
         self.database = DatabaseRequirer(self, DATABASE_RELATION, DATABASE_NAME)
         self.tls = ManagementTLS(self, self._management_domain)
+        self.oidc = OIDCLogin(self, self._management_domain)
         self.route = TraefikRouteRequirer(self, INGRESS_RELATION)
         self.identity = ConnectorIdentityStore(self.model, PEER_RELATION)
         self.actions = ClusterManagerActions(
@@ -105,6 +107,7 @@ class ClusterManagerCharm(ops.CharmBase):
             self.tls.certificates.on.certificate_available,
             self.tls.trust.on.certificate_set_updated,
             self.tls.trust.on.certificates_removed,
+            *self.oidc.events,
         ]
         for name in (
             PEER_RELATION,
@@ -112,6 +115,7 @@ class ClusterManagerCharm(ops.CharmBase):
             CERTIFICATES_RELATION,
             CA_RELATION,
             INGRESS_RELATION,
+            OAUTH_RELATION,
         ):
             relation = on[name]
             events += [
@@ -134,6 +138,7 @@ class ClusterManagerCharm(ops.CharmBase):
             self.database.request()
             if config is not None:
                 self.identity.ensure(config.cluster_connector_domain)
+            self.oidc.publish()
         self._reconcile_workload(self._facts())
         self._publish_unit_address(self._serving())
         if self.unit.is_leader() and config is not None:
@@ -181,6 +186,7 @@ class ClusterManagerCharm(ops.CharmBase):
             config, config_error = None, str(error)
         credentials = self.database.fetch()
         connected = self.container.can_connect()
+        oidc, oidc_problem = self.oidc.read()
         stopped, failing = self._service_health() if connected else ((), ())
         return readiness.Facts(
             is_leader=self.unit.is_leader(),
@@ -194,6 +200,8 @@ class ClusterManagerCharm(ops.CharmBase):
             connector_identity=self.identity.get(),
             ingress_provider=self.route.provider_name,
             schema_migrated=self._schema_is_current(credentials),
+            oidc=oidc,
+            oidc_problem=oidc_problem,
             migration_error=self._migration_error,
             stopped_services=stopped,
             failing_checks=failing,
@@ -233,6 +241,8 @@ class ClusterManagerCharm(ops.CharmBase):
         config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
         assert config and facts.database_url and tls and identity  # noqa: S101 (PREREQUISITES)
         env = render_env(config, facts.database_url)
+        if facts.oidc is not None:
+            env.update(facts.oidc.to_env(config.management_api_domain))
         nginx = render_nginx(facts.ingress_provider is not None, TRUSTED_PROXIES)
         return [
             WorkloadFile(ENV_FILE, format_env_file(env), 0o600),
@@ -241,7 +251,9 @@ class ClusterManagerCharm(ops.CharmBase):
             WorkloadFile(MANAGEMENT_KEY, tls.private_key, 0o600),
             WorkloadFile(CONNECTOR_CERT, identity.certificate),
             WorkloadFile(CONNECTOR_KEY, identity.private_key, 0o600),
-            WorkloadFile(CA_BUNDLE, self.tls.ca_bundle()),
+            WorkloadFile(
+                CA_BUNDLE, self.tls.ca_bundle() + (facts.oidc.ca_chain if facts.oidc else "")
+            ),
         ]
 
     def _ensure_schema(self, facts: readiness.Facts) -> bool:

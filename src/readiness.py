@@ -14,6 +14,7 @@ import ops
 
 from charm_config import CharmConfig
 from connector_identity import ConnectorIdentity
+from oidc import OIDCSettings
 from tls import TLSMaterial
 
 MAX_ERROR_LENGTH = 200
@@ -40,6 +41,10 @@ class Facts:
     migration_error: str = ""
     stopped_services: tuple[str, ...] = ()
     failing_checks: tuple[str, ...] = ()
+    oidc: OIDCSettings | None = None
+    """The web UI's login settings, None when not configured."""
+    oidc_problem: ops.StatusBase | None = None
+    """Why there are no login settings (an Active message when simply not configured)."""
 
 
 Check = Callable[[Facts], ops.StatusBase | None]
@@ -141,6 +146,11 @@ def services_running(facts: Facts) -> ops.StatusBase | None:
     return None
 
 
+def login_configured(facts: Facts) -> ops.StatusBase | None:
+    """The web UI can log users in (the management API works without it)."""
+    return facts.oidc_problem
+
+
 PREREQUISITES: tuple[Check, ...] = (
     config_valid,
     container_connected,
@@ -155,7 +165,7 @@ PREREQUISITES: tuple[Check, ...] = (
 SERVING: tuple[Check, ...] = (schema_migrated,)
 """What the services need on top of the prerequisites before they start."""
 
-ADVISORY: tuple[Check, ...] = (connector_domain_matches, ingress_related)
+ADVISORY: tuple[Check, ...] = (connector_domain_matches, ingress_related, login_configured)
 """What the operator must fix although the unit serves (or will serve) without it."""
 
 

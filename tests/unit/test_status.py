@@ -10,6 +10,7 @@ import dataclasses
 
 from ops import pebble, testing
 
+from oidc import NOT_CONFIGURED
 from tests.unit.builders import (
     CONFIG,
     CONNECTOR_DOMAIN,
@@ -181,7 +182,8 @@ def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(ctx
 def test_fully_integrated_leader_is_active(ctx, ca: SigningCA):
     deployment = deploy(ctx, ca)
 
-    assert deployment.state.unit_status == testing.ActiveStatus()
+    # Active; the message says the web UI login is optional and not set up (test_oidc_config).
+    assert deployment.state.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
 
 
 def test_fully_integrated_non_leader_is_active(ctx, ca: SigningCA):
@@ -191,4 +193,4 @@ def test_fully_integrated_non_leader_is_active(ctx, ca: SigningCA):
 
     follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
 
-    assert follower.state.unit_status == testing.ActiveStatus()
+    assert follower.state.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
