@@ -64,6 +64,7 @@ class Stack:
             free_port(),
             free_port(),
         )
+        self.metrics_port = free_port()
         self.tls_dir = root / "tls"
         self.run_dir = root / "run"
         self.env_file = root / "cluster-manager.env"
@@ -87,6 +88,7 @@ class Stack:
             "MCM_RUN_DIR": str(self.run_dir),
             "MCM_LOG_LEVEL": "info",
             "MCM_WORKERS": "2",
+            "MCM_METRICS_PORT": str(self.metrics_port),
             **(env or {}),
         }
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -107,6 +109,11 @@ class Stack:
     def management_url(self) -> str:
         """Base URL of the management API through nginx."""
         return f"https://127.0.0.1:{self.management_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """This stack's own metrics, on nginx's plain-HTTP metrics listener."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def management_ca(self) -> str:
@@ -136,6 +143,7 @@ class Stack:
             management_port=self.management_port,
             connector_port=self.connector_port,
             health_port=self.health_port,
+            metrics_port=self.metrics_port,
             proxy_protocol=self.proxy_protocol,
             trusted_proxies=("127.0.0.1/32",) if self.proxy_protocol else (),
             user="root" if os.geteuid() == 0 else None,

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from .db.pool import Database, DatabaseUnavailable
 from .envelope import APIError, error, sync
+from .metrics import install_request_metrics, metrics_response
 from .ratelimit import RateLimiter
 from .settings import Settings
 
@@ -29,8 +30,13 @@ def create_app(
     rate_limit_key: KeyFunction,
     max_body_bytes: int,
     db: Database | None = None,
+    serve_metrics: bool = False,
 ) -> Flask:
-    """A Flask app with the shared plumbing; each app brings its own blueprints."""
+    """A Flask app with the shared plumbing; each app brings its own blueprints.
+
+    With `serve_metrics`, the app also answers `/metrics` for the whole unit (nginx proxies
+    only its plain-HTTP metrics listener there).
+    """
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -41,9 +47,12 @@ def create_app(
         "limit_key": rate_limit_key,
     }
     app.register_blueprint(_health)
+    if serve_metrics:
+        app.register_blueprint(_metrics)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.before_request(_enforce_rate_limit)
+    install_request_metrics(app, name.rpartition(".")[2])
     app.register_error_handler(APIError, _api_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
     app.register_error_handler(HTTPException, _http_error)
@@ -91,7 +100,19 @@ def _status() -> Response:
     return sync(None)
 
 
-_UNLIMITED = {"health._alive"}
+_metrics = Blueprint("metrics", __name__)
+
+
+@_metrics.get("/metrics")
+def _scrape() -> Response:
+    """This unit's metrics in the Prometheus text format (both apps, every process)."""
+    config = settings()
+    return metrics_response(
+        database(), config.run_dir, config.heartbeat_interval, config.offline_after_seconds
+    )
+
+
+_UNLIMITED = {"health._alive", "metrics._scrape"}
 
 
 def _enforce_rate_limit() -> Response | None:

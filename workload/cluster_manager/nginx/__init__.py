@@ -42,6 +42,8 @@ class NginxSettings:
     connector_port: int = 9443
     health_port: int = 8081
     """Plain-HTTP health listener, bound to 127.0.0.1 only (Pebble checks)."""
+    metrics_port: int = 9102
+    """Plain-HTTP listener on every address that serves only `/metrics` (Prometheus scrapes)."""
     proxy_protocol: bool = False
     """Expect a PROXY protocol header (Traefik) on both TLS listeners (design D8)."""
     trusted_proxies: tuple[str, ...] = ()
@@ -53,11 +55,12 @@ class NginxSettings:
 
     def __post_init__(self) -> None:
         """Reject values that would produce a broken or injectable nginx config."""
-        for port in (self.management_port, self.connector_port, self.health_port):
+        ports = (self.management_port, self.connector_port, self.health_port, self.metrics_port)
+        for port in ports:
             if not 0 < port < 65536:
                 raise ValueError(f"port out of range: {port}")
-        if len({self.management_port, self.connector_port, self.health_port}) != 3:
-            raise ValueError("management, connector and health ports must differ")
+        if len(set(ports)) != len(ports):
+            raise ValueError("management, connector, health and metrics ports must differ")
         for size in (self.client_max_body_size_connector, self.client_max_body_size_management):
             if not _SIZE.match(size):
                 raise ValueError(f"invalid body size: {size!r}")
@@ -91,6 +94,7 @@ def render_nginx_config(settings: NginxSettings) -> str:
         management_port=settings.management_port,
         connector_port=settings.connector_port,
         health_port=settings.health_port,
+        metrics_port=settings.metrics_port,
         proxy_protocol=proxy,
         real_ip=real_ip,
         management_cert=settings.management_cert,

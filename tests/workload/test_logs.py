@@ -1,0 +1,85 @@
+"""What the services print (Pebble forwards it to Loki): structured lines and never a secret."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clusters import KNOWN_HEARTBEAT
+from tests.support.postgres import PostgresServer
+from tests.support.stack import Stack
+from tools.microcloud import MicroCloudClient
+
+DB_PASSWORD = "pw-Zx81-never-logged"
+NGINX_ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] ")
+
+
+@pytest.fixture(scope="module")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    url = postgres.create_database("logs_stack")
+    # Trust authentication ignores the password, but every process is handed it.
+    url = url.replace("postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@")
+    env = {"MCM_LOG_LEVEL": "debug"}
+    running = Stack(Path(tmp_path_factory.mktemp("logs")), url, env=env).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def secrets_used(stack: Stack) -> list[str]:
+    """Exercise joins, heartbeats and the API with real and wrong secrets; return them all."""
+    used = [DB_PASSWORD]
+    token = stack.mint_token("logs-cluster")
+    client = MicroCloudClient(token, resolve=stack.resolve)
+    assert client.join().ok
+    assert client.heartbeat(KNOWN_HEARTBEAT).ok
+    used.append(token)
+    unused = stack.mint_token("logs-other")
+    stranger = MicroCloudClient(unused, resolve=stack.resolve)
+    stranger.token_text = unused[:-8] + "AAAAAAAA"  # a wrong token in the join body
+    assert not stranger.join().ok
+    used += [unused, stranger.token_text]
+    session = stack.management_session()
+    assert session.get(f"{stack.management_url}/1.0/remote-cluster", timeout=5).ok
+    used.append(str(session.headers["Authorization"]).removeprefix("Bearer "))
+    wrong = stack.management_session(token="mcm-wrong-api-token-1234567890")
+    assert wrong.get(f"{stack.management_url}/1.0/remote-cluster", timeout=5).status_code == 401
+    used.append("mcm-wrong-api-token-1234567890")
+    return used
+
+
+def test_no_secret_or_token_appears_in_any_service_output(stack: Stack, secrets_used: list[str]):
+    for service in ("nginx", "management", "connector"):
+        output = stack.log(service)
+
+        assert output, service
+        for secret in secrets_used:
+            assert secret not in output, f"{service} printed a secret"
+
+
+def test_every_line_of_the_apps_is_one_json_object(stack: Stack, secrets_used: list[str]):
+    for service in ("management", "connector"):
+        lines = stack.log(service).splitlines()
+
+        assert lines
+        for line in lines:
+            entry = json.loads(line)
+            assert {"time", "level", "logger", "message"} <= set(entry), line
+
+
+def test_nginx_prints_json_access_lines_and_nginx_format_error_lines(
+    stack: Stack, secrets_used: list[str]
+):
+    lines = stack.log("nginx").splitlines()
+
+    access = [json.loads(line) for line in lines if line.startswith("{")]
+    others = [line for line in lines if not line.startswith("{")]
+    assert any(entry["path"] == "/1.0/remote-cluster/status" for entry in access)
+    assert all(entry["source"] == "nginx" for entry in access)
+    assert all(NGINX_ERROR_LINE.match(line) for line in others), others
