@@ -39,6 +39,7 @@ from constants import (
     MANAGEMENT_KEY,
     MANAGEMENT_PORT,
     MANAGEMENT_SERVICE,
+    METRICS_PORT,
     NGINX_CONFIG,
     NGINX_SERVICE,
     PEER_RELATION,
@@ -47,6 +48,8 @@ from constants import (
     UNIT_ADDRESS_KEY,
 )
 from ingress import TRUSTED_PROXIES, build_route_config, unit_address
+from observability import RELATIONS as OBSERVABILITY_RELATIONS
+from observability import Observability
 from oidc import OAUTH_RELATION, OIDCLogin
 from pebble_layer import LAYER_NAME, build_layer
 from tls import ManagementTLS
@@ -61,8 +64,8 @@ from workload import (
 
 logger = logging.getLogger(__name__)
 
-RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY})
-"""Files the management and connector apps read at start."""
+RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE})
+"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC)."""
 RELOAD_NGINX_ON = frozenset({MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY})
 """Files nginx rereads on SIGHUP without dropping connections."""
 
@@ -79,6 +82,7 @@ class ClusterManagerCharm(ops.CharmBase):
         self.oidc = OIDCLogin(self, self._management_domain)
         self.route = TraefikRouteRequirer(self, INGRESS_RELATION)
         self.identity = ConnectorIdentityStore(self.model, PEER_RELATION)
+        self.observability = Observability(self)
         self.actions = ClusterManagerActions(
             self,
             self.workload,
@@ -116,6 +120,7 @@ class ClusterManagerCharm(ops.CharmBase):
             CA_RELATION,
             INGRESS_RELATION,
             OAUTH_RELATION,
+            *OBSERVABILITY_RELATIONS,
         ):
             relation = on[name]
             events += [
@@ -132,7 +137,7 @@ class ClusterManagerCharm(ops.CharmBase):
 
     def _reconcile(self) -> None:
         """Bring the unit, the workload and the relation data to the desired state."""
-        self.unit.set_ports(MANAGEMENT_PORT, CONNECTOR_PORT)
+        self.unit.set_ports(MANAGEMENT_PORT, CONNECTOR_PORT, METRICS_PORT)
         config = self._config()
         if self.unit.is_leader():
             self.database.request()
@@ -140,6 +145,7 @@ class ClusterManagerCharm(ops.CharmBase):
                 self.identity.ensure(config.cluster_connector_domain)
             self.oidc.publish()
         self._reconcile_workload(self._facts())
+        self.observability.reconcile(self.container)
         self._publish_unit_address(self._serving())
         if self.unit.is_leader() and config is not None:
             self._publish_route(config)
@@ -240,7 +246,7 @@ class ClusterManagerCharm(ops.CharmBase):
         """Return every file of the container, as the current facts want it."""
         config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
         assert config and facts.database_url and tls and identity  # noqa: S101 (PREREQUISITES)
-        env = render_env(config, facts.database_url)
+        env = render_env(config, facts.database_url, self.observability.remote_write_urls())
         if facts.oidc is not None:
             env.update(facts.oidc.to_env(config.management_api_domain))
         nginx = render_nginx(facts.ingress_provider is not None, TRUSTED_PROXIES)

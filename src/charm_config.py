@@ -15,6 +15,7 @@ _DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 # "<amount>/<unit>", "<amount> per <n> <unit>s", several joined by ",", ";" or "|".
 _ONE_LIMIT = r"\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*"
 _RATE_LIMIT = re.compile(rf"^{_ONE_LIMIT}([,;|]{_ONE_LIMIT})*$")
+_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,8 @@ class CharmConfig:
     """Rate limit of the management API, per client address."""
     log_level: str = "info"
     """Log level of the workload services."""
+    grafana_url: str = ""
+    """Base URL of Grafana; the UI then links each cluster to its dashboard."""
 
     def __post_init__(self) -> None:
         """Validate every option; the message names the option and what to set."""
@@ -58,6 +61,8 @@ class CharmConfig:
                 raise ValueError(f"{option} {value!r} is not a rate limit like 60/minute")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log-level must be one of {', '.join(LOG_LEVELS)}")
+        if self.grafana_url and not _URL.match(self.grafana_url):
+            raise ValueError(f"grafana-url {self.grafana_url!r} is not an http(s) URL")
 
 
 def _check_range(option: str, value: int, bounds: tuple[int, int]) -> None:

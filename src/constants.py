@@ -8,6 +8,10 @@ DATABASE_RELATION = "database"
 CERTIFICATES_RELATION = "certificates"
 CA_RELATION = "receive-ca-cert"
 INGRESS_RELATION = "traefik-route"
+METRICS_RELATION = "metrics-endpoint"
+DASHBOARD_RELATION = "grafana-dashboard"
+LOGGING_RELATION = "logging"
+REMOTE_WRITE_RELATION = "send-remote-write"
 
 DATABASE_NAME = "cluster_manager"
 
@@ -19,6 +23,8 @@ APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE)
 MANAGEMENT_PORT = 8443
 CONNECTOR_PORT = 9443
 HEALTH_PORT = 8081
+METRICS_PORT = 9102
+"""nginx's plain-HTTP listener for this unit's /metrics (scraped over `metrics-endpoint`)."""
 PUBLIC_CONNECTOR_PORT = 443
 """Port the clusters reach the connector at (Traefik's websecure entrypoint)."""
 

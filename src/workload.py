@@ -19,6 +19,7 @@ from cluster_manager.nginx import NginxSettings, render_nginx_config
 
 from charm_config import CharmConfig
 from constants import (
+    CA_BUNDLE,
     CONFIG_DIR,
     CONNECTOR_CERT,
     CONNECTOR_KEY,
@@ -28,6 +29,7 @@ from constants import (
     MANAGEMENT_CERT,
     MANAGEMENT_KEY,
     MANAGEMENT_PORT,
+    METRICS_PORT,
     NGINX_PREFIX,
     PUBLIC_CONNECTOR_PORT,
     RUN_DIR,
@@ -42,7 +44,9 @@ EXIT_USAGE_ERROR = 2
 EXIT_DATABASE_UNAVAILABLE = 3
 
 
-def render_env(config: CharmConfig, database_url: str) -> dict[str, str]:
+def render_env(
+    config: CharmConfig, database_url: str, remote_write_urls: Sequence[str] = ()
+) -> dict[str, str]:
     """Return the workload settings (docs/workload-contract.md) for the env file."""
     return {
         "MCM_DATABASE_URL": database_url,
@@ -55,6 +59,10 @@ def render_env(config: CharmConfig, database_url: str) -> dict[str, str]:
         "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,
         "MCM_LOG_LEVEL": config.log_level,
         "MCM_RUN_DIR": RUN_DIR,
+        "MCM_METRICS_PORT": str(METRICS_PORT),
+        "MCM_REMOTE_WRITE_URLS": ",".join(remote_write_urls),
+        "MCM_CA_BUNDLE_FILE": CA_BUNDLE,
+        "MCM_GRAFANA_URL": config.grafana_url,
     }
 
 
@@ -82,6 +90,7 @@ def nginx_settings(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> Ngin
         management_port=MANAGEMENT_PORT,
         connector_port=CONNECTOR_PORT,
         health_port=HEALTH_PORT,
+        metrics_port=METRICS_PORT,
         management_cert=MANAGEMENT_CERT,
         management_key=MANAGEMENT_KEY,
         connector_cert=CONNECTOR_CERT,

@@ -94,16 +94,20 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
 
     env = workload_file(deployment.container, ENV_FILE)
     assert env.read_text().splitlines() == [
+        "MCM_CA_BUNDLE_FILE=/etc/cluster-manager/tls/ca-bundle.crt",
         "MCM_CONNECTOR_CERT_FILE=/etc/cluster-manager/tls/connector.crt",
         "MCM_CONNECTOR_DOMAIN=cc.example.com",
         "MCM_CONNECTOR_PORT=443",
         "MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@"
         "postgresql-k8s-primary.mcm.svc.cluster.local:5432/cluster_manager",
+        "MCM_GRAFANA_URL=",
         "MCM_HEARTBEAT_INTERVAL=60",
         "MCM_JOIN_TOKEN_EXPIRY=86400",
         "MCM_LOG_LEVEL=info",
+        "MCM_METRICS_PORT=9102",
         "MCM_RATE_LIMIT_CONNECTOR=60/minute",
         "MCM_RATE_LIMIT_MANAGEMENT=600/minute",
+        "MCM_REMOTE_WRITE_URLS=",
         "MCM_RUN_DIR=/run/cluster-manager",
     ]
     assert env.stat().st_mode & 0o777 == 0o600
