@@ -71,7 +71,7 @@ class Observability(ops.Object):
         self.scrape.update([SCRAPE_JOB], rules, address)
         dashboards = {path.name: path.read_text() for path in DASHBOARDS_DIR.glob("*.json")}
         alt_uids = {name: dashboard_uid(self._charm.meta.name, name) for name in dashboards}
-        self.dashboards.update(dashboards, alt_uids)
+        self.dashboards.update(dashboards, alt_uids, inject_dropdowns=False)
         self.logging.publish_metadata()
         if container.can_connect():
             self._reconcile_log_targets(container)

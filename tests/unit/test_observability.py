@@ -133,6 +133,16 @@ def test_leader_publishes_the_fleet_dashboard_lzma_base64_encoded(ctx, ca: Signi
     assert data["uuid"]
 
 
+def test_dashboard_queries_are_not_filtered_by_juju_topology(ctx, ca: SigningCA):
+    # The forwarded LXD series carry cluster and member labels, no Juju topology labels.
+    relation = testing.Relation("grafana-dashboard", remote_app_name="grafana-k8s")
+
+    out = run_with(ctx, ca, relation)
+
+    data = json.loads(out.get_relation(relation.id).local_app_data["dashboards"])
+    assert data["templates"]["file:fleet.json"]["inject_dropdowns"] is False
+
+
 def test_the_fleet_dashboard_uid_is_the_one_the_ui_links_to(ctx, ca: SigningCA):
     relation = testing.Relation("grafana-dashboard", remote_app_name="grafana-k8s")
 

@@ -6,7 +6,8 @@ leader writes, in the application databag:
 - `dashboards`: JSON `{"templates": {"file:<name>": {...}}, "uuid": <uuid4>}`. Each template
   has `charm` (our charm's name), `content` (the dashboard JSON, LZMA-compressed then base64,
   cosl `LZMABase64`), `juju_topology` (`model`, `model_uuid`, `application`, `unit`),
-  `inject_dropdowns` (true: Grafana adds the Juju topology variables) and optionally
+  `inject_dropdowns` (true: Grafana adds Juju topology variables and filters every query by
+  them, which hides series without Juju labels) and optionally
   `dashboard_alt_uid` (the uid Grafana should use when it does not keep the dashboard's own).
   `uuid` is new on every change so the relation always fires.
 
@@ -50,12 +51,18 @@ class GrafanaDashboardProvider(ops.Object):
         self._charm = charm
         self.relation_name = relation_name
 
-    def update(self, dashboards: Mapping[str, str], alt_uids: Mapping[str, str]) -> None:
+    def update(
+        self,
+        dashboards: Mapping[str, str],
+        alt_uids: Mapping[str, str],
+        inject_dropdowns: bool = True,
+    ) -> None:
         """Publish `dashboards` (name → dashboard JSON text), with optional stable uids.
 
         Args:
             dashboards: file name of each dashboard and its JSON text.
             alt_uids: for some names, the uid Grafana should give the dashboard.
+            inject_dropdowns: whether Grafana should add and apply Juju topology filters.
         """
         if not self.model.unit.is_leader():
             return
@@ -67,7 +74,7 @@ class GrafanaDashboardProvider(ops.Object):
                 "charm": self._charm.meta.name,
                 "content": LZMABase64.compress(json.dumps(json.loads(text))),
                 "juju_topology": topology,
-                "inject_dropdowns": True,
+                "inject_dropdowns": inject_dropdowns,
             }
             if name in alt_uids:
                 template["dashboard_alt_uid"] = alt_uids[name]
