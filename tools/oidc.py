@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import requests
 
 from tools.ports import free_port, wait_for_port
 
@@ -86,10 +89,26 @@ class OIDCProvider:
         )
         try:
             wait_for_port(self.port)
+            self._check_discovery()
         except Exception:
             self.stop()
             raise
         return self
+
+    def _check_discovery(self) -> None:
+        """Make sure it is our provider that answers (not another process on the port)."""
+        url = f"{self.issuer}/.well-known/openid-configuration"
+        for _ in range(50):
+            if self._process is not None and self._process.poll() is not None:
+                log = (self.root / "oidc-provider.log").read_text(errors="replace")
+                raise RuntimeError(f"the OIDC provider exited: {log[-1000:]}")
+            try:
+                if requests.get(url, timeout=2).json().get("issuer") == self.issuer:
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"no OIDC provider of ours answers at {url}")
 
     def stop(self) -> None:
         """Stop the provider (its in-memory grants and sessions are gone)."""

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from psycopg import sql
 
 from tools import pki
 from tools.fleet import Fleet
+from tools.oidc import OIDCProvider
+from tools.ports import free_port
 from tools.stack import MANAGEMENT_DOMAIN, Stack
 
 LOG = logging.getLogger("run-local")
@@ -61,12 +64,43 @@ def _api_token(stack: Stack, state: Path) -> str:
     return token
 
 
-def _announce(stack: Stack, token: str, fleet: Fleet, state: Path) -> None:
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _login_provider(state: Path, management_port: int, port: int) -> OIDCProvider | None:
+    """Start the local OpenID Connect provider for the web UI login; None without Node.js."""
+    ui = f"https://localhost:{management_port}"
+    if not _port_is_free(port):
+        port = free_port()
+    provider = OIDCProvider(state / "oidc", [f"{ui}/oidc/callback"], port=port)
+    try:
+        return provider.start()
+    except (RuntimeError, TimeoutError) as error:
+        LOG.warning("no local login (the web UI will say so): %s", error)
+        return None
+
+
+def _announce(
+    stack: Stack, token: str, fleet: Fleet, state: Path, provider: OIDCProvider | None
+) -> None:
     fingerprint = stack.connector_identity.fingerprint
+    login = (
+        f"log in as admin (any password; the user viewer is not an admin), at {provider.issuer}"
+        if provider
+        else "not configured (run scripts/bootstrap for Node.js packages)"
+    )
     print(
         f"""
 MicroCloud Cluster Manager is running.
 
+  Web UI             https://localhost:{stack.management_port}/ui/
+                     {login}
   Management API     https://localhost:{stack.management_port}
   Cluster connector  {stack.connector_address}   (fingerprint {fingerprint})
   API token          {token}
@@ -92,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--management-port", type=int, default=8443)
     parser.add_argument("--connector-port", type=int, default=9443)
     parser.add_argument("--health-port", type=int, default=8081)
+    parser.add_argument(
+        "--oidc-port",
+        type=int,
+        default=9400,
+        help="local OIDC provider (another free one if taken)",
+    )
     return parser
 
 
@@ -111,6 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     LOG.info("starting PostgreSQL in %s", state / "pgdata")
     url = _database_url(state)
+    provider = _login_provider(state, args.management_port, args.oidc_port)
+    login_env = (
+        {**provider.env, "MCM_PUBLIC_URL": f"https://localhost:{args.management_port}"}
+        if provider
+        else {}
+    )
     tls = state / "tls"
     stack = Stack(
         state / "stack",
@@ -119,13 +165,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         management_identity=_identity(tls, "management", ["localhost", MANAGEMENT_DOMAIN]),
         connector_domain="localhost",
         ports=(args.management_port, args.connector_port, args.health_port),
-        env={"MCM_HEARTBEAT_INTERVAL": str(max(1, round(args.interval)))},
+        env={
+            "MCM_HEARTBEAT_INTERVAL": str(max(1, round(args.interval))),
+            **login_env,
+        },
     )
     LOG.info("starting nginx, the management API and the cluster connector")
     try:
         stack.start()
     except (RuntimeError, TimeoutError) as error:
         stack.stop()
+        if provider:
+            provider.stop()
         print(f"error: the cluster manager did not start: {error}", file=sys.stderr)
         return 1
 
@@ -133,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stack.mint_token(name)
 
     fleet = Fleet(state / "fleet", args.clusters, mint, interval=args.interval)
-    _announce(stack, _api_token(stack, state), fleet, state)
+    _announce(stack, _api_token(stack, state), fleet, state, provider)
     runner = threading.Thread(target=fleet.run, args=(stop, 60.0), name="fleet", daemon=True)
     runner.start()
     try:
@@ -144,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     LOG.info("stopping (this takes a few seconds)")
     runner.join(timeout=30)
     stack.stop()
+    if provider:
+        provider.stop()
     LOG.info("stopped; data kept in %s", state)
     return 0
 
