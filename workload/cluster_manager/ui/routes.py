@@ -34,9 +34,9 @@ root = Blueprint("ui_root", __name__)
 
 PAGE_SIZES = (25, 50, 100)
 _PUBLIC = {"ui.login_page"}
-# The standard LXD dashboard (grafana/LXD.json in LXD), whose `job` variable is the cluster
-# name with `-` replaced by `_`, as the remote write labels it.
-GRAFANA_LXD_DASHBOARD = "/d/bGY-LSB7k/lxd"
+# The "MicroCloud fleet" dashboard the charm sends over grafana-dashboard (its uid is fixed in
+# src/grafana_dashboards/fleet.json); its `cluster` variable selects one cluster.
+GRAFANA_FLEET_DASHBOARD = "/d/89160b28dca429e97cca47cd03887c8b685eda9b/microcloud-fleet"
 
 
 @root.get("/")
@@ -91,8 +91,7 @@ def _grafana_link(name: str) -> ResponseReturnValue:
     base = settings().grafana_url.rstrip("/")
     if not base:
         return ""
-    job = name.replace("-", "_")
-    return f"{base}{GRAFANA_LXD_DASHBOARD}?{urlencode({'orgId': 1, 'var-job': job})}"
+    return f"{base}{GRAFANA_FLEET_DASHBOARD}?{urlencode({'orgId': 1, 'var-cluster': name})}"
 
 
 def _age_seconds(moment: datetime | None) -> float | None:
