@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ..db import fleet
 from ..envelope import APIError
+from ..grafana import cluster_dashboard_url
 from ..management import service
 from ..management.auth import Unauthorized, current_identity
 from ..management.configuration import configuration
@@ -34,9 +35,6 @@ root = Blueprint("ui_root", __name__)
 
 PAGE_SIZES = (25, 50, 100)
 _PUBLIC = {"ui.login_page"}
-# The "MicroCloud fleet" dashboard the charm sends over grafana-dashboard (its uid is fixed in
-# src/grafana_dashboards/fleet.json); its `cluster` variable selects one cluster.
-GRAFANA_FLEET_DASHBOARD = "/d/89160b28dca429e97cca47cd03887c8b685eda9b/microcloud-fleet"
 
 
 @root.get("/")
@@ -87,11 +85,9 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-def _grafana_link(name: str) -> ResponseReturnValue:
-    base = settings().grafana_url.rstrip("/")
-    if not base:
-        return ""
-    return f"{base}{GRAFANA_FLEET_DASHBOARD}?{urlencode({'orgId': 1, 'var-cluster': name})}"
+def _grafana_link(name: str) -> str:
+    """The charm's fleet dashboard filtered to this cluster; empty without `grafana-url`."""
+    return cluster_dashboard_url(settings().grafana_url, name) or ""
 
 
 def _age_seconds(moment: datetime | None) -> float | None:
@@ -169,7 +165,7 @@ def clusters() -> ResponseReturnValue:
         "per_page": per_page,
     }
 
-    def link(**changes: Any) -> ResponseReturnValue:
+    def link(**changes: Any) -> str:
         merged = {**query, **changes}
         merged = {k: v for k, v in merged.items() if v not in ("", [], None)}
         return url_for("ui.clusters") + "?" + urlencode(merged, doseq=True)
@@ -286,7 +282,7 @@ def remove_cluster(name: str) -> ResponseReturnValue:
 # -- join tokens -----------------------------------------------------------------------------
 
 
-def _tokens_page(status: int = 200, **context: Any) -> ResponseReturnValue:
+def _tokens_page(status: int = 200, **context: Any) -> tuple[str, int]:
     rows = database().run(service.list_join_tokens, idempotent=True)
     return render_template(
         "ui/tokens.html",
