@@ -6,10 +6,10 @@ listener that guards it.
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
 from . import remote_write
-from .connector.identity import CLIENT_CERT_HEADER, client_fingerprint
+from .connector.identity import request_fingerprint
 from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
 from .management.auth import api_token_authenticator, install_authenticators
@@ -25,7 +25,7 @@ MANAGEMENT_MAX_BODY = 1024 * 1024
 
 def _connector_limit_key() -> str:
     # Enrolled clusters are counted by certificate, so many behind one NAT do not collide.
-    fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    fingerprint = request_fingerprint()
     return f"cert:{fingerprint}" if fingerprint else f"addr:{client_address()}"
 
 

@@ -19,7 +19,7 @@ from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import NAME_PATTERN, Heartbeat, JoinRequest
 from ..webapp import database, describe_validation_error, settings
-from .identity import CLIENT_CERT_HEADER, client_fingerprint, fingerprint_of_der, pem_to_der
+from .identity import fingerprint_of_der, pem_to_der, request_fingerprint
 
 logger = logging.getLogger(__name__)
 Body = TypeVar("Body", JoinRequest, Heartbeat)
@@ -40,7 +40,7 @@ def join():
     """Enroll a cluster with its one-time join token."""
     body = _parse(JoinRequest)
     cluster = _validated_cluster(body)
-    presented = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    presented = request_fingerprint()
     if presented is not None and presented != cluster.fingerprint:
         raise Forbidden("TLS client certificate does not match cluster_certificate")
     try:
@@ -83,7 +83,7 @@ def leave():
 
 
 def _caller_fingerprint() -> str:
-    fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
+    fingerprint = request_fingerprint()
     if fingerprint is None:
         raise Forbidden()
     return fingerprint
