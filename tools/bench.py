@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 from cluster_manager.db.heartbeats import _STORE_HEARTBEAT, _parameters
 from cluster_manager.protocol.connector import Heartbeat
+from cluster_manager.settings import Settings
 from psycopg import sql
 
 from tools import gojson, loadgen
@@ -101,10 +102,11 @@ def _pgbench(postgres: PostgresServer, url: str, script: str, clients: int, seco
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    parser.add_argument("--clusters", type=int, default=50, help="emulated clusters")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app")
-    parser.add_argument("--threads", type=int, default=4, help="threads (and DB connections)")
+    parser.add_argument("--clusters", type=int, default=16, help="emulated clusters")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn workers per app (product default)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     return parser
 
@@ -125,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             env={
                 "MCM_RATE_LIMIT_CONNECTOR": "100000000/minute",
                 "MCM_RATE_LIMIT_MANAGEMENT": "100000000/minute",
-                "MCM_WORKERS": str(args.workers),
-                "MCM_DB_POOL_SIZE": str(args.threads),
+                **({"MCM_WORKERS": str(args.workers)} if args.workers else {}),
                 "MCM_LOG_LEVEL": "warning",
             },
         ).start()
@@ -147,8 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **result.as_dict(),
             "pgbench_tps": round(ceiling, 1),
             "ratio_to_pgbench": round(result.rate / ceiling, 3) if ceiling else None,
-            "workers": args.workers,
-            "threads": args.threads,
+            "workers": args.workers or Settings.workers,
         }
         if args.json:
             print(json.dumps(figures, indent=2))

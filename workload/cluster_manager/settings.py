@@ -32,7 +32,7 @@ class Settings:
     rate_limit_management: str = "600/minute"
     log_level: str = "info"
     run_dir: Path = Path("/run/cluster-manager")
-    workers: int = 2
+    workers: int = 3
     db_pool_size: int = 4
     remote_write_urls: str = ""
     """Comma-separated Prometheus remote-write URLs for the clusters' LXD metrics; empty = off."""

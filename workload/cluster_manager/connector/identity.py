@@ -11,7 +11,7 @@ import binascii
 import hashlib
 from urllib.parse import unquote
 
-from flask import g, request
+from flask import request
 
 CLIENT_CERT_HEADER = "X-Client-Cert"
 _BEGIN = "-----BEGIN CERTIFICATE-----"
@@ -52,8 +52,16 @@ def client_fingerprint(header_value: str | None) -> str | None:
     return fingerprint_of_der(der) if der else None
 
 
+_ENVIRON_KEY = "cluster_manager.client_fingerprint"
+_ENVIRON_HEADER = "HTTP_" + CLIENT_CERT_HEADER.upper().replace("-", "_")
+
+
 def request_fingerprint() -> str | None:
-    """Fingerprint of the current request's client certificate, computed once per request."""
-    if "client_fingerprint" not in g:
-        g.client_fingerprint = client_fingerprint(request.headers.get(CLIENT_CERT_HEADER))
-    return g.client_fingerprint
+    """Fingerprint of the current request's client certificate, computed once per request.
+
+    Kept in the WSGI environ: the rate limiter and the handler both ask, on the hot path.
+    """
+    environ = request.environ
+    if _ENVIRON_KEY not in environ:
+        environ[_ENVIRON_KEY] = client_fingerprint(environ.get(_ENVIRON_HEADER))
+    return environ[_ENVIRON_KEY]

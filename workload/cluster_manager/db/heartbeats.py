@@ -7,7 +7,7 @@ at once, and no process keeps a cache that could disagree with the database.
 
 from __future__ import annotations
 
-import json
+from pydantic_core import to_json
 
 from ..protocol.connector import Heartbeat
 from .pool import DbConnection
@@ -76,7 +76,8 @@ def prune_history(conn: DbConnection, retention_days: int) -> int:
 
 def _parameters(fingerprint: str, beat: Heartbeat) -> dict[str, object]:
     def dump(items: list) -> str:
-        return json.dumps([item.model_dump() for item in items], separators=(",", ":"))
+        # pydantic's serializer writes compact JSON straight from the models (hot path).
+        return to_json(items).decode()
 
     return {
         "fingerprint": fingerprint,
