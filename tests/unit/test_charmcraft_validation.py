@@ -126,7 +126,7 @@ def test_action_is_well_formed(name):
 
 
 def test_every_action_and_option_is_documented():
-    doc = (ROOT / "docs" / "charm.md").read_text()
+    doc = (ROOT / "README.md").read_text()
 
     for name in [*load_yaml("actions.yaml"), *load_yaml("config.yaml")["options"]]:
-        assert f"`{name}`" in doc, f"{name} is missing from docs/charm.md"
+        assert f"`{name}`" in doc, f"{name} is missing from README.md"
