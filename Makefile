@@ -5,10 +5,10 @@ VENV := .venv/bin
 .PHONY: run test bootstrap lint format unit workload tools e2e bench clean
 
 run:            ## the cluster manager locally, with a simulated fleet (README command 1)
-	scripts/run-local
+	./scripts/run-local
 
 test:           ## install everything, then every check and test (README command 2)
-	scripts/test
+	./scripts/test
 
 bootstrap:      ## install system packages, .venv and npm packages
 	scripts/bootstrap test

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.prometheus import PrometheusServer
 
 _database_numbers = itertools.count(1)
 
@@ -35,3 +36,13 @@ def postgres() -> Iterator[PostgresServer]:
 def fresh_database_url(postgres: PostgresServer) -> str:
     """URL of a new, empty database (no migrations applied)."""
     return postgres.create_database(f"test_{next(_database_numbers)}")
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """A real Prometheus accepting remote write, for the tests of one module."""
+    server = PrometheusServer(Path(tmp_path_factory.mktemp("prometheus"))).start()
+    try:
+        yield server
+    finally:
+        server.stop()

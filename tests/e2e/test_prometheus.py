@@ -28,15 +28,6 @@ CLUSTERS = ("edge-east", "edge-west")
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(Path(tmp_path_factory.mktemp("prometheus"))).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(
     postgres: PostgresServer,
     tmp_path_factory: pytest.TempPathFactory,

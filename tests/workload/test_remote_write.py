@@ -7,8 +7,6 @@ headers, retries and failures against a recording endpoint that answers what a t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cluster_manager.remote_write import (
@@ -23,15 +21,6 @@ from prometheus_client import REGISTRY
 from tests.support.prometheus import PrometheusServer
 from tests.support.receiver import RecordingReceiver
 from tools.payloads import PayloadGenerator
-
-
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(Path(tmp_path_factory.mktemp("prometheus"))).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def members_of(generator: PayloadGenerator) -> list[MemberMetrics]:
