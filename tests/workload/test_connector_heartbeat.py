@@ -150,6 +150,18 @@ def test_heartbeat_with_unknown_certificate_is_forbidden(stack: Stack) -> None:
     assert response.status == 403
 
 
+def test_heartbeat_presenting_the_connector_certificate_is_forbidden(stack: Stack) -> None:
+    # Reference §11.1 case 11: a certificate the manager knows, but not an enrolled cluster's.
+    _enrolled(stack, "hb-known-too")
+    impostor = MicroCloudClient(
+        stack.mint_token("hb-impostor"), stack.connector_identity, resolve=stack.resolve
+    )
+
+    response = impostor.heartbeat(HEARTBEAT)
+
+    assert response.status == 403
+
+
 def test_heartbeat_from_removed_cluster_is_forbidden(stack: Stack) -> None:
     client = _enrolled(stack, "hb-removed")
     assert client.heartbeat(HEARTBEAT).ok
