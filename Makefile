@@ -2,7 +2,7 @@
 # these targets call the same scripts, or parts of them, once scripts/bootstrap has run.
 VENV := .venv/bin
 
-.PHONY: run test bootstrap lint format unit workload tools e2e bench clean
+.PHONY: run test bootstrap lint format unit workload tools e2e bench bench-ui clean
 
 run:            ## the cluster manager locally, with a simulated fleet (README command 1)
 	./scripts/run-local
@@ -37,6 +37,9 @@ e2e:            ## the deployment in a box (charm-rendered files, real processes
 
 bench:          ## heartbeat throughput and latency; prints figures
 	$(VENV)/python -m tools.bench
+
+bench-ui:       ## the UI's fleet queries on 10,000 clusters; prints figures
+	$(VENV)/python -m tools.bench_ui
 
 clean:          ## remove local state and caches (keeps .venv)
 	rm -rf .local .pytest_cache .ruff_cache test-artifacts

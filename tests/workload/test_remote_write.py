@@ -166,7 +166,8 @@ def test_an_unreachable_endpoint_is_counted_failed_after_the_retries():
 
 def test_submit_returns_at_once_and_drops_beyond_the_queue_while_the_endpoint_hangs():
     dropped_before = counter("mcm_remote_write_dropped_total")
-    with RecordingReceiver(delay=1.0) as receiver:
+    hang = 1.0
+    with RecordingReceiver(delay=hang) as receiver:
         writer = RemoteWriter([receiver.url], queue_size=2)
         members = [MemberMetrics("m1", "lxd_uptime_seconds 1\n")]
         writer.submit("rw-slow", members)
@@ -179,7 +180,8 @@ def test_submit_returns_at_once_and_drops_beyond_the_queue_while_the_endpoint_ha
         elapsed = time.perf_counter() - started
 
         assert writer.wait_idle(15)
-    assert elapsed < 0.1
+    # Not a speed target: ten submits finishing within one hang prove none waited for it.
+    assert elapsed < hang
     assert accepted == [True, True] + [False] * 8
     assert counter("mcm_remote_write_dropped_total") == dropped_before + 8
 
