@@ -15,6 +15,7 @@ from tests.support.stack import CONNECTOR_DOMAIN, Stack
 from tools import pki
 from tools.microcloud import MicroCloudClient
 
+STATUS_PATH = "/1.0/remote-cluster/status"
 HEARTBEAT = {
     "cpu_total_count": 8,
     "cpu_load_1": "0.1",
@@ -35,6 +36,14 @@ def _enrolled(stack: Stack, name: str, cert: pki.CertKey | None = None) -> Micro
     client = MicroCloudClient(stack.mint_token(name), cert, resolve=stack.resolve)
     assert client.join().ok
     return client
+
+
+def _heartbeat_without_certificate(stack: Stack, headers: dict[str, str] | None = None):
+    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+    body = json.dumps(HEARTBEAT).encode()
+    return raw_tls.request(
+        stack.connector_port, CONNECTOR_DOMAIN, context, "POST", STATUS_PATH, body, headers
+    )
 
 
 def _cluster(stack: Stack, name: str) -> dict:
@@ -108,16 +117,8 @@ def test_heartbeat_with_malformed_json_is_a_bad_request(stack: Stack) -> None:
 
 def test_heartbeat_without_client_certificate_is_forbidden(stack: Stack) -> None:
     _enrolled(stack, "hb-no-cert")
-    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
 
-    response = raw_tls.request(
-        stack.connector_port,
-        CONNECTOR_DOMAIN,
-        context,
-        "POST",
-        "/1.0/remote-cluster/status",
-        json.dumps(HEARTBEAT).encode(),
-    )
+    response = _heartbeat_without_certificate(stack)
 
     assert response.status == 403
     assert response.json["error"] == "Forbidden"
@@ -126,16 +127,9 @@ def test_heartbeat_without_client_certificate_is_forbidden(stack: Stack) -> None
 def test_heartbeat_with_forged_certificate_header_is_forbidden(stack: Stack) -> None:
     cert = pki.self_signed("victim")
     _enrolled(stack, "hb-forged", cert)
-    context = raw_tls.tls_context(stack.connector_identity.cert_pem)
 
-    response = raw_tls.request(
-        stack.connector_port,
-        CONNECTOR_DOMAIN,
-        context,
-        "POST",
-        "/1.0/remote-cluster/status",
-        json.dumps(HEARTBEAT).encode(),
-        headers={"X-Client-Cert": cert.cert_pem.replace("\n", "%0A")},
+    response = _heartbeat_without_certificate(
+        stack, headers={"X-Client-Cert": cert.cert_pem.replace("\n", "%0A")}
     )
 
     assert response.status == 403
@@ -180,7 +174,7 @@ def test_heartbeat_with_expired_certificate_is_forbidden(stack: Stack) -> None:
     client = _enrolled(stack, "hb-expiring", short_lived)
     time.sleep(2.5)
 
-    response = client.request("POST", "/1.0/remote-cluster/status", b"{}")
+    response = client.request("POST", STATUS_PATH, b"{}")
 
     assert response.status == 403
 
