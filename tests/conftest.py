@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import PostgresServer
 from tests.support.prometheus import PrometheusServer
+from tools.postgres import PostgresServer
 
 _database_numbers = itertools.count(1)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.deployment import Deployment, ProvidedDatabase, traefik_binary
-from tests.support.postgres import PostgresServer
 from tests.unit.builders import SigningCA
+from tools.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")

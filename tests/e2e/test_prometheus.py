@@ -16,11 +16,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clusters import enroll
-from tests.support.postgres import PostgresServer
 from tests.support.prometheus import PROMETHEUS, PrometheusServer
-from tests.support.stack import Stack
 from tools.microcloud import MicroCloudClient
 from tools.payloads import PayloadGenerator
+from tools.postgres import PostgresServer
+from tools.stack import Stack
 
 pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus not installed")
 

@@ -8,6 +8,8 @@ forms with Playwright.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
 from urllib.parse import urljoin
@@ -78,16 +80,19 @@ def session_cookie(session: requests.Session) -> str:
     return session.cookies.get(SESSION_COOKIE) or ""
 
 
-def oidc_stack(root: Path, database_url: str, **env: str) -> tuple[Stack, OIDCProvider]:
-    """A stack configured for a real provider that knows its redirect URI; both started."""
+@contextmanager
+def oidc_stack(root: Path, database_url: str, **env: str) -> Iterator[tuple[Stack, OIDCProvider]]:
+    """A stack configured for a real provider that knows its redirect URI; both running.
+
+    Both are stopped on leaving the block, also when starting them failed.
+    """
     stack = Stack(root / "stack", database_url)
     provider = OIDCProvider(root / "provider", [f"{stack.management_url}/oidc/callback"])
-    provider.start()
-    stack.env.update({**provider.env, "MCM_PUBLIC_URL": stack.management_url, **env})
     try:
+        provider.start()
+        stack.env.update({**provider.env, "MCM_PUBLIC_URL": stack.management_url, **env})
         stack.start()
-    except Exception:
+        yield stack, provider
+    finally:
         stack.stop()
         provider.stop()
-        raise
-    return stack, provider

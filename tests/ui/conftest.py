@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.support.oidc import oidc_stack
-from tests.support.postgres import PostgresServer
 from tools.oidc import OIDCProvider
+from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,14 +61,10 @@ def deployment(
     name = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
     url = postgres.create_database(f"ui_{name}")
     # A fast heartbeat so that a new cluster shows up within one interval.
-    stack, provider = oidc_stack(
+    with oidc_stack(
         Path(tmp_path_factory.mktemp("ui")), url, MCM_HEARTBEAT_INTERVAL="10"
-    )
-    try:
-        yield stack, provider
-    finally:
-        stack.stop()
-        provider.stop()
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.openapi import ValidatedSession, validated_session
-from tests.support.postgres import PostgresServer
-from tests.support.stack import Stack
+from tools.postgres import PostgresServer
+from tools.stack import Stack
 
 _stack_numbers = itertools.count(1)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import raw_tls
-from tests.support.postgres import PostgresServer
-from tests.support.stack import CONNECTOR_DOMAIN, Stack
 from tools import pki
 from tools.microcloud import MicroCloudClient
+from tools.postgres import PostgresServer
+from tools.stack import CONNECTOR_DOMAIN, Stack
 
 STATUS_PATH = "/1.0/remote-cluster/status"
 HEARTBEAT = {

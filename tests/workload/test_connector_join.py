@@ -9,9 +9,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tests.support import raw_tls
-from tests.support.stack import CONNECTOR_DOMAIN, Stack
 from tools import pki
 from tools.microcloud import MicroCloudClient
+from tools.stack import CONNECTOR_DOMAIN, Stack
 
 
 def _client(stack: Stack, token: str, cert: pki.CertKey | None = None) -> MicroCloudClient:

@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.postgres import PostgresServer
-from tests.support.stack import Stack
 from tools.microcloud import MicroCloudClient
+from tools.postgres import PostgresServer
+from tools.stack import Stack
 
 BEAT = {"cpu_load_1": "0.5", "member_statuses": [{"status": "Online", "count": 1}]}
 

@@ -10,8 +10,8 @@ from cluster_manager.db.migrate import migrate
 from cluster_manager.db.pool import DbConnection, connect
 from cluster_manager.ui.warnings import cluster_warnings
 
-from tests.support.postgres import PostgresServer
 from tools.fleet_seed import seed_fleet
+from tools.postgres import PostgresServer
 
 FLEET_SIZE = 10_000
 OFFLINE_AFTER = 180

@@ -7,7 +7,7 @@ from cluster_manager.db.heartbeats import prune_history
 from cluster_manager.db.pool import connect
 
 from tests.support.clusters import KNOWN_HEARTBEAT, enroll
-from tests.support.stack import Stack
+from tools.stack import Stack
 
 
 def _history(stack: Stack, name: str) -> list[tuple]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.clusters import KNOWN_HEARTBEAT
-from tests.support.postgres import PostgresServer
-from tests.support.stack import Stack
 from tools.microcloud import MicroCloudClient
+from tools.postgres import PostgresServer
+from tools.stack import Stack
 
 DB_PASSWORD = "pw-Zx81-never-logged"
 NGINX_ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] ")

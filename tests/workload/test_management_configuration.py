@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.openapi import ValidatedSession
-from tests.support.postgres import PostgresServer
+from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 DB_PASSWORD = "pw-" + secrets.token_hex(8)

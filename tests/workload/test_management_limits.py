@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.clusters import KNOWN_HEARTBEAT, enroll
 from tests.support.openapi import ValidatedSession
-from tests.support.postgres import PostgresServer
+from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 HEARTBEAT_INTERVAL = 1

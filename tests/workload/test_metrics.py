@@ -16,11 +16,11 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clusters import KNOWN_HEARTBEAT, enroll
-from tests.support.postgres import PostgresServer
 from tests.support.receiver import RecordingReceiver
-from tests.support.stack import Stack
 from tests.tools.metrics_check import parse_strict
 from tools.payloads import PayloadGenerator
+from tools.postgres import PostgresServer
+from tools.stack import Stack
 
 CONNECTOR_LIMIT_PER_WORKER = 50
 

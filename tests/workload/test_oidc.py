@@ -23,8 +23,8 @@ from tests.support.oidc import (
     oidc_stack,
     session_cookie,
 )
-from tests.support.postgres import PostgresServer
 from tools.oidc import OIDCProvider
+from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 
@@ -33,12 +33,8 @@ def deployment(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, OIDCProvider]]:
     url = postgres.create_database("oidc_stack")
-    stack, provider = oidc_stack(Path(tmp_path_factory.mktemp("oidc")), url)
-    try:
-        yield stack, provider
-    finally:
-        stack.stop()
-        provider.stop()
+    with oidc_stack(Path(tmp_path_factory.mktemp("oidc")), url) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.support import raw_tls
-from tests.support.stack import CONNECTOR_DOMAIN, MANAGEMENT_DOMAIN, Stack
+from tools.stack import CONNECTOR_DOMAIN, MANAGEMENT_DOMAIN, Stack
 
 
 def test_connector_root_answers_without_client_certificate(stack: Stack) -> None:

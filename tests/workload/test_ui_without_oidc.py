@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support.openapi import ValidatedSession
-from tests.support.stack import Stack
+from tools.stack import Stack
 
 
 def test_ui_explains_that_login_is_not_configured(stack: Stack):
