@@ -1,6 +1,6 @@
-"""The workload as it runs in the container: nginx in front of both gunicorn apps.
+"""The workload as it runs in the container: the HAProxy front before both gunicorn apps.
 
-Everything lives under one directory (certificates, env file, nginx.conf, sockets), laid out
+Everything lives under one directory (certificates, env file, haproxy.cfg, sockets), laid out
 like the charm lays it out in the container. The tests, the local run mode and the benchmark
 all start the workload through this one class.
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import requests
-from cluster_manager.nginx import NginxSettings, render_nginx_config
+from cluster_manager.front import FrontSettings, render_front_config
 from cluster_manager.settings import render_env_file
 
 from tools import pki
@@ -28,7 +28,7 @@ APPS = ("management", "connector")
 
 
 class Stack:
-    """nginx + management + connector against one database, on loopback ports."""
+    """The front + management + connector against one database, on loopback ports."""
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class Stack:
         self.tls_dir = root / "tls"
         self.run_dir = root / "run"
         self.env_file = root / "cluster-manager.env"
-        self.nginx_conf = root / "nginx.conf"
+        self.front_config = root / "haproxy.cfg"
         self.logs_dir = root / "logs"
         self.proxy_protocol = proxy_protocol
         self.apps = apps
@@ -107,12 +107,12 @@ class Stack:
 
     @property
     def management_url(self) -> str:
-        """Base URL of the management API through nginx."""
+        """Base URL of the management API through the front."""
         return f"https://127.0.0.1:{self.management_port}"
 
     @property
     def metrics_url(self) -> str:
-        """This stack's own metrics, on nginx's plain-HTTP metrics listener."""
+        """This stack's own metrics, on the front's plain-HTTP metrics listener."""
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
@@ -123,22 +123,28 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def write_files(self) -> None:
-        """Certificates, env file and nginx.conf, as the charm writes them."""
+        """Certificates, env file and haproxy.cfg, as the charm writes them."""
         for directory in (self.tls_dir, self.run_dir, self.logs_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.connector_identity.write(self.tls_dir, "connector")
         self.management_identity.write(self.tls_dir, "management")
         self.env_file.write_text(render_env_file(self.env))
         self.env_file.chmod(0o600)
-        self.nginx_conf.write_text(render_nginx_config(self.nginx_settings()))
+        self.front_config.write_text(render_front_config(self.front_settings()))
 
-    def nginx_settings(self) -> NginxSettings:
-        """The nginx settings for this stack."""
-        return NginxSettings(
+    def front_settings(self) -> FrontSettings:
+        """The front's settings for this stack; rate limits as the env file has them."""
+        limits = {
+            field: self.env[variable]
+            for field, variable in (
+                ("rate_limit_connector", "MCM_RATE_LIMIT_CONNECTOR"),
+                ("rate_limit_management", "MCM_RATE_LIMIT_MANAGEMENT"),
+            )
+            if variable in self.env
+        }
+        return FrontSettings(
             management_cert=str(self.tls_dir / "management.crt"),
-            management_key=str(self.tls_dir / "management.key"),
             connector_cert=str(self.tls_dir / "connector.crt"),
-            connector_key=str(self.tls_dir / "connector.key"),
             run_dir=str(self.run_dir),
             management_port=self.management_port,
             connector_port=self.connector_port,
@@ -146,16 +152,16 @@ class Stack:
             metrics_port=self.metrics_port,
             proxy_protocol=self.proxy_protocol,
             trusted_proxies=("127.0.0.1/32",) if self.proxy_protocol else (),
-            user="root" if os.geteuid() == 0 else None,
+            **limits,
         )
 
     def start(self) -> Stack:
-        """Migrate, then start both apps and nginx; wait until all are ready."""
+        """Migrate, then start both apps and the front; wait until all are ready."""
         self.write_files()
         self.cli("migrate")
         for app in self.apps:
             self.start_app(app)
-        self.start_nginx()
+        self.start_front()
         for app in self.apps:
             self.wait_ready(app)
         return self
@@ -164,13 +170,14 @@ class Stack:
         """Start one gunicorn app on its socket."""
         self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])
 
-    def start_nginx(self) -> None:
-        """Start nginx in the foreground (as Pebble does)."""
-        self._spawn(
-            "nginx",
-            ["nginx", "-e", "stderr", "-c", str(self.nginx_conf), "-g", "daemon off;"],
-        )
+    def start_front(self) -> None:
+        """Start HAProxy in the foreground as master and worker (as Pebble does)."""
+        self._spawn("haproxy", ["haproxy", "-W", "-db", "-f", str(self.front_config)])
         wait_for_port(self.health_port)
+
+    def reload_front(self) -> None:
+        """Reload the front's configuration and certificates without dropping connections."""
+        self._processes["haproxy"].send_signal(signal.SIGUSR2)
 
     def stop_process(self, name: str) -> None:
         """Stop one process gracefully (SIGTERM), then wait for it."""
@@ -188,7 +195,7 @@ class Stack:
             self.stop_process(name)
 
     def wait_ready(self, app: str, timeout: float = 30.0) -> None:
-        """Block until nginx reports the app alive."""
+        """Block until the front reports the app alive."""
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/health/{app}"
         while time.monotonic() < deadline:

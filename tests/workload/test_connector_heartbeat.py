@@ -7,12 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from tests.support import raw_tls
 from tools import pki
 from tools.microcloud import MicroCloudClient
-from tools.postgres import PostgresServer
 from tools.stack import CONNECTOR_DOMAIN, Stack
 
 STATUS_PATH = "/1.0/remote-cluster/status"
@@ -218,27 +215,3 @@ def test_heartbeat_through_a_second_unit_right_after_joining_succeeds(
         assert response.status == 200
     finally:
         second.stop()
-
-
-@pytest.fixture
-def limited_stack(postgres: PostgresServer, tmp_path: Path):
-    url = postgres.create_database(f"limited_{time.monotonic_ns()}")
-    # One worker process, so the per-process count is the whole count.
-    env = {"MCM_RATE_LIMIT_CONNECTOR": "3/minute", "MCM_WORKERS": "1"}
-    running = Stack(tmp_path, url, env=env).start()
-    yield running
-    running.stop()
-
-
-def test_heartbeats_over_the_rate_limit_get_429_with_retry_after(limited_stack: Stack) -> None:
-    client = _enrolled(limited_stack, "hb-limited")
-    client.probe_every_request = False
-    # The join was the certificate's first request of the three the minute allows.
-    admitted = [client.heartbeat(HEARTBEAT).status for _ in range(2)]
-
-    refused = client.heartbeat(HEARTBEAT)
-
-    assert admitted == [200, 200]
-    assert refused.status == 429
-    assert int(refused.headers["retry-after"]) > 0
-    assert refused.json["error_code"] == 429

@@ -1,4 +1,4 @@
-"""The nginx front as a client meets it: TLS versions, the probe, health and readiness."""
+"""The TLS front as a client meets it: TLS versions, the probe, health and readiness."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_management_listener_serves_the_management_certificate(stack: Stack) -> 
     assert response.status == 200
 
 
-@pytest.mark.parametrize("path", ["/health/nginx", "/health/management", "/health/connector"])
+@pytest.mark.parametrize("path", ["/health/haproxy", "/health/management", "/health/connector"])
 def test_health_listener_reports_alive(stack: Stack, path: str) -> None:
     response = requests.get(f"http://127.0.0.1:{stack.health_port}{path}", timeout=5)
 

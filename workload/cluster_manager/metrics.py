@@ -1,4 +1,4 @@
-"""The manager's own metrics, served on each unit's plain-HTTP metrics port (nginx → `/metrics`).
+"""The manager's own metrics, served on each unit's plain-HTTP metrics port (front → `/metrics`).
 
 Counters and histograms are updated where things happen (request hooks, the remote-write
 thread). Both apps run several gunicorn worker processes, so `serve` puts them in
@@ -6,7 +6,8 @@ prometheus_client's multiprocess mode: every process writes its values to files 
 `$MCM_RUN_DIR/metrics/<app>/` (emptied when the app starts) and a scrape merges the files of
 both apps. Gauges derived from the database (enrolled clusters, online/offline, join tokens,
 the last heartbeat of each cluster) are computed at scrape time with one query, never on the
-heartbeat path.
+heartbeat path. Requests the front refused over a rate limit never reach an app: they are
+read from the front's counters at scrape time.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from .db.pool import Database, DatabaseUnavailable, DbConnection
+from .front.config import STATS_SOCKET
+from .front.counters import FrontUnavailable, read_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +52,14 @@ HTTP_LATENCY = Histogram(
     ["app", "endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-RATE_LIMITED = Counter(
-    "mcm_rate_limited_requests", "Requests refused with 429 by the rate limit, by app.", ["app"]
-)
 HEARTBEATS = Counter(
     "mcm_heartbeats",
-    "Heartbeats received, by result (ok, invalid, forbidden, rate_limited, unavailable, error).",
+    "Heartbeats answered by the connector, by result (ok, invalid, forbidden, unavailable, error).",
     ["result"],
 )
 JOINS = Counter(
     "mcm_joins",
-    "Join requests received, by result (ok, invalid, forbidden, refused, rate_limited, ...).",
+    "Join requests answered by the connector, by result (ok, invalid, forbidden, refused, ...).",
     ["result"],
 )
 REMOTE_WRITE_QUEUE_DEPTH = Gauge(
@@ -93,7 +93,6 @@ _RESULTS = {
     409: "refused",
     410: "refused",
     413: "too_large",
-    429: "rate_limited",
     503: "unavailable",
 }
 _COUNTED_ENDPOINTS = {"connector.heartbeat": HEARTBEATS, "connector.join": JOINS}
@@ -194,6 +193,29 @@ class _DatabaseGauges(Collector):
         yield from (enrolled, by_status, tokens, last)
 
 
+class _FrontRefusals(Collector):
+    """Requests the front refused over a rate limit, from its runtime socket."""
+
+    def __init__(self, stats_socket: Path):
+        self._socket = stats_socket
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily(
+            "mcm_rate_limited_requests",
+            "Requests the front refused with 429 over a rate limit, by app and request"
+            " (join, heartbeat, leave, other).",
+            labels=["app", "request"],
+        )
+        try:
+            counts = read_refusals(self._socket)
+        except FrontUnavailable as error:
+            logger.warning("metrics: the front's counters are unavailable: %s", error)
+            counts = {}
+        for (app, kind), count in sorted(counts.items()):
+            refused.add_metric([app, kind], count)
+        yield refused
+
+
 def _read_fleet(conn: DbConnection) -> list[dict[str, Any]]:
     return conn.execute(_FLEET).fetchall()
 
@@ -214,8 +236,6 @@ def install_request_metrics(app: Flask, app_label: str) -> None:
         if started is not None:
             HTTP_LATENCY.labels(app_label, endpoint).observe(time.perf_counter() - started)
         HTTP_REQUESTS.labels(app_label, endpoint, request.method, str(status)).inc()
-        if status == 429:
-            RATE_LIMITED.labels(app_label).inc()
         counter = _COUNTED_ENDPOINTS.get(endpoint)
         if counter is not None:
             counter.labels(result_of(status)).inc()
@@ -231,9 +251,11 @@ def metrics_response(db: Database, run_dir: Path, heartbeat_interval: int, offli
     if os.environ.get(MULTIPROCESS_ENV):
         registry.register(_MergedFiles(run_dir / "metrics"))
         registry.register(_DatabaseGauges(db, heartbeat_interval, offline_after))
+        registry.register(_FrontRefusals(run_dir / STATS_SOCKET))
         body = generate_latest(registry)
     else:  # a single process (tests, local runs without gunicorn): its own registry
         registry.register(_DatabaseGauges(db, heartbeat_interval, offline_after))
+        registry.register(_FrontRefusals(run_dir / STATS_SOCKET))
         body = generate_latest(REGISTRY) + generate_latest(registry)
     # The classic text format that every Prometheus 2.x parses (the body is exactly that).
     return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

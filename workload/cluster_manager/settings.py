@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from limits import parse_many
+from .front.rate_limits import RateLimitError, parse_rate_limits
 
 PREFIX = "MCM_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -41,7 +41,7 @@ class Settings:
     ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")
     """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""
     metrics_port: int = 9102
-    """Plain-HTTP port where nginx serves this unit's own /metrics."""
+    """Plain-HTTP port where the front serves this unit's own /metrics."""
     grafana_url: str = ""
     """Base URL of Grafana; when set, the UI links each cluster to its dashboard."""
     oidc_issuer: str = ""
@@ -131,8 +131,8 @@ class Settings:
             ("RATE_LIMIT_MANAGEMENT", self.rate_limit_management),
         ):
             try:
-                parse_many(limit)
-            except ValueError as error:
+                parse_rate_limits(limit)
+            except RateLimitError as error:
                 raise SettingsError(f"{PREFIX}{name}: {error}") from None
 
     def _validate_observability(self) -> None:

@@ -1,9 +1,12 @@
-"""What both Flask apps share: settings, the pool, error envelopes and rate limiting."""
+"""What both Flask apps share: settings, the pool and error envelopes.
+
+Rate limits are not here: the TLS front counts them per unit (design D8, `front`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import ValidationError
@@ -11,13 +14,12 @@ from werkzeug.exceptions import HTTPException
 
 from .db.pool import Database, DatabaseUnavailable
 from .envelope import APIError, error, sync
+from .front.config import CLIENT_ADDRESS_HEADER
 from .metrics import install_request_metrics, metrics_response
-from .ratelimit import RateLimiter
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
-KeyFunction = Callable[[], str]
 _EXTENSION = "cluster_manager"
 
 
@@ -26,15 +28,13 @@ def create_app(
     settings: Settings,
     blueprints: Iterable[Blueprint],
     *,
-    rate_limit: str,
-    rate_limit_key: KeyFunction,
     max_body_bytes: int,
     db: Database | None = None,
     serve_metrics: bool = False,
 ) -> Flask:
     """A Flask app with the shared plumbing; each app brings its own blueprints.
 
-    With `serve_metrics`, the app also answers `/metrics` for the whole unit (nginx proxies
+    With `serve_metrics`, the app also answers `/metrics` for the whole unit (the front sends
     only its plain-HTTP metrics listener there).
     """
     app = Flask(name)
@@ -43,15 +43,12 @@ def create_app(
     app.extensions[_EXTENSION] = {
         "settings": settings,
         "db": db or Database(settings.database_url, max_size=settings.db_pool_size),
-        "limiter": RateLimiter(rate_limit),
-        "limit_key": rate_limit_key,
     }
     app.register_blueprint(_health)
     if serve_metrics:
         app.register_blueprint(_metrics)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    app.before_request(_enforce_rate_limit)
     install_request_metrics(app, name.rpartition(".")[2])
     app.register_error_handler(APIError, _api_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
@@ -71,8 +68,8 @@ def database() -> Database:
 
 
 def client_address() -> str:
-    """The caller's address as nginx saw it (after the PROXY protocol, when enabled)."""
-    return request.headers.get("X-Real-IP") or request.remote_addr or "unknown"
+    """The caller's address as the front saw it (after the PROXY protocol, when enabled)."""
+    return request.headers.get(CLIENT_ADDRESS_HEADER) or request.remote_addr or "unknown"
 
 
 def describe_validation_error(validation_error: ValidationError) -> str:
@@ -110,20 +107,6 @@ def _scrape() -> Response:
     return metrics_response(
         database(), config.run_dir, config.heartbeat_interval, config.offline_after_seconds
     )
-
-
-_UNLIMITED = {"health._alive", "metrics._scrape"}
-
-
-def _enforce_rate_limit() -> Response | None:
-    if request.endpoint in _UNLIMITED:
-        return None
-    state = current_app.extensions[_EXTENSION]
-    retry_after = state["limiter"].hit(state["limit_key"]())
-    if retry_after is None:
-        return None
-    logger.warning("rate limit exceeded by %s on %s", state["limit_key"](), request.path)
-    return error(429, "too many requests", {"Retry-After": str(retry_after)})
 
 
 def _api_error(api_error: APIError) -> Response:

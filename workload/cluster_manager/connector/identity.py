@@ -1,7 +1,9 @@
-"""The calling cluster's identity, from the client certificate nginx passes on (design D1).
+"""The calling cluster's identity, from the client certificate the TLS front passes on (D1).
 
-nginx sends the PEM it received (URL-escaped) in `X-Client-Cert`, and always sets that
-header, empty when the client sent no certificate, so a caller cannot forge it.
+The front sends the base64 DER of the certificate whose key the caller proved in the
+handshake in `X-Client-Cert`, and removes any such header a caller sent, so it cannot be
+forged. The connector answers with `X-Enrolled-Cluster` when that certificate is an enrolled
+cluster's, so the front counts its requests by certificate rather than by address (D8).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from urllib.parse import unquote
+from datetime import UTC, datetime
 
-from flask import request
+from cryptography import x509
+from flask import Response, g, request
 
-CLIENT_CERT_HEADER = "X-Client-Cert"
+from ..front.config import CLIENT_CERT_HEADER, ENROLLED_HEADER
+
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 
@@ -36,19 +40,14 @@ def fingerprint_of_der(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def client_certificate_pem(header_value: str | None) -> str | None:
-    """The client certificate PEM from nginx's header, or None when none was presented."""
-    if not header_value:
-        return None
-    return unquote(header_value)
-
-
 def client_fingerprint(header_value: str | None) -> str | None:
     """Fingerprint of the presented client certificate, or None when there is none."""
-    pem = client_certificate_pem(header_value)
-    if pem is None:
+    if not header_value:
         return None
-    der = pem_to_der(pem)
+    try:
+        der = base64.b64decode(header_value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
     return fingerprint_of_der(der) if der else None
 
 
@@ -59,9 +58,42 @@ _ENVIRON_HEADER = "HTTP_" + CLIENT_CERT_HEADER.upper().replace("-", "_")
 def request_fingerprint() -> str | None:
     """Fingerprint of the current request's client certificate, computed once per request.
 
-    Kept in the WSGI environ: the rate limiter and the handler both ask, on the hot path.
+    Kept in the WSGI environ: the handler and the request metrics both ask, on the hot path.
     """
     environ = request.environ
     if _ENVIRON_KEY not in environ:
         environ[_ENVIRON_KEY] = client_fingerprint(environ.get(_ENVIRON_HEADER))
     return environ[_ENVIRON_KEY]
+
+
+def presented_certificate_problem() -> str | None:
+    """Why the presented client certificate cannot be used now, or None.
+
+    The front takes any certificate (design D1); its dates are the app's to check. Parsed
+    only on the way to a refusal or a join, never on a heartbeat that succeeds.
+    """
+    header = request.environ.get(_ENVIRON_HEADER)
+    if not header:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError):
+        return "TLS client certificate is not a valid X.509 certificate"
+    now = datetime.now(UTC)
+    if cert.not_valid_after_utc <= now:
+        return f"TLS client certificate expired at {cert.not_valid_after_utc.isoformat()}"
+    if cert.not_valid_before_utc > now:
+        return f"TLS client certificate is not valid before {cert.not_valid_before_utc.isoformat()}"
+    return None
+
+
+def mark_caller_enrolled() -> None:
+    """Tell the front that this request's certificate belongs to an enrolled cluster."""
+    g.mcm_caller_enrolled = True
+
+
+def add_enrolled_header(response: Response) -> Response:
+    """`after_request` hook of the connector app: pass the mark on to the front."""
+    if g.pop("mcm_caller_enrolled", False):
+        response.headers[ENROLLED_HEADER] = "1"
+    return response

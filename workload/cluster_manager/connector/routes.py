@@ -19,7 +19,13 @@ from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import NAME_PATTERN, Heartbeat, JoinRequest
 from ..webapp import database, describe_validation_error, settings
-from .identity import fingerprint_of_der, pem_to_der, request_fingerprint
+from .identity import (
+    fingerprint_of_der,
+    mark_caller_enrolled,
+    pem_to_der,
+    presented_certificate_problem,
+    request_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 Body = TypeVar("Body", JoinRequest, Heartbeat)
@@ -39,6 +45,9 @@ def root():
 def join():
     """Enroll a cluster with its one-time join token."""
     body = _parse(JoinRequest)
+    problem = presented_certificate_problem()
+    if problem is not None:
+        raise Forbidden(problem)
     cluster = _validated_cluster(body)
     presented = request_fingerprint()
     if presented is not None and presented != cluster.fingerprint:
@@ -49,6 +58,8 @@ def join():
         logger.info("join refused for %s: %s", cluster.name, error.message)
         raise APIError(error.status, error.message) from None
     logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
+    if presented is not None:
+        mark_caller_enrolled()
     return sync({})
 
 
@@ -59,7 +70,8 @@ def heartbeat():
     beat = _parse(Heartbeat)
     name = database().run(lambda conn: store_heartbeat(conn, fingerprint, beat), idempotent=True)
     if name is None:
-        raise Forbidden()
+        raise _refusal()
+    mark_caller_enrolled()
     remote_write.forward(current_app, name, beat.server_metrics)
     _maybe_prune_history()
     config = settings()
@@ -77,7 +89,7 @@ def leave():
     fingerprint = _caller_fingerprint()
     name = database().run(lambda conn: remove_caller(conn, fingerprint))
     if name is None:
-        raise Forbidden()
+        raise _refusal()
     logger.info("cluster %s left", name)
     return sync({})
 
@@ -87,6 +99,11 @@ def _caller_fingerprint() -> str:
     if fingerprint is None:
         raise Forbidden()
     return fingerprint
+
+
+def _refusal() -> Forbidden:
+    # Upstream answers a bare 403; say why when it is the certificate's dates.
+    return Forbidden(presented_certificate_problem() or "")
 
 
 def _parse(model: type[Body]) -> Body:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from limits import parse_many
-
+from ..front.rate_limits import parse_rate_limits
 from ..settings import Settings
 from .connector_identity import ConnectorCertificateError, connector_fingerprint
 
 API_VERSION = "1.0"
 _NOT_RETURNED = "Never returned by this API: it would disclose a secret."
-_NOT_APPLICABLE = "Not used: rate limits here are moving windows, see rate_limit_connector."
+_NOT_APPLICABLE = "Not used: rate limits here are sliding windows, see rate_limit_connector."
 
 
 def _entry(value: object, title: str, description: str) -> dict[str, str]:
@@ -35,9 +34,8 @@ def workload_version() -> str:
 def _per_second(spec: str) -> tuple[str, str]:
     # The sustained rate and burst a token bucket would need to admit what the first
     # configured window admits, for clients that read upstream's two keys.
-    item = parse_many(spec)[0]
-    seconds = item.get_expiry()
-    return f"{item.amount / seconds:.2f}", str(item.amount)
+    first = parse_rate_limits(spec)[0]
+    return f"{first.amount / first.period_seconds:.2f}", str(first.amount)
 
 
 def _fingerprint(settings: Settings) -> str:
