@@ -165,7 +165,7 @@ class Fleet:
         if (directory / "cluster.crt").exists():
             cert = CertKey.read(directory, "cluster")
         else:
-            cert = pki.self_signed(f"microcloud-{cluster.name}")
+            cert = pki.cluster_certificate(cluster.name)
             cert.write(directory, "cluster")
         token_path = directory / "token"
         token = token_path.read_text().strip() if token_path.exists() else None

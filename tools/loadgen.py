@@ -379,7 +379,7 @@ def self_test(clusters: int, duration: float) -> LoadResult:
         destination = destinations(["localhost:443"], {"localhost:443": ("127.0.0.1", port)})[0]
         der = pin(destination, server_cert.fingerprint)
         body = gojson.dump_bytes(PayloadGenerator("self-test").payload())
-        clients = [LoadClient(pki.self_signed(f"mc-{i}"), body) for i in range(clusters)]
+        clients = [LoadClient(pki.cluster_certificate(f"mc-{i}"), body) for i in range(clusters)]
         return asyncio.run(run_load(destination, der, clients, duration=duration))
     finally:
         process.terminate()

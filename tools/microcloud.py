@@ -85,7 +85,8 @@ class MicroCloudClient:
 
         Args:
             token: the join token as a user would type it.
-            cluster_cert: the cluster certificate; a new self-signed P-384 one if omitted.
+            cluster_cert: the cluster certificate; if omitted, a new one shaped exactly like
+                LXD's (serverAuth only) for a member named after the token's cluster.
             resolve: ``{"host:port": (ip, port)}`` to reach token addresses elsewhere while SNI
                 and the certificate name check still use the token's host.
             probe_every_request: probe ``GET /`` before every request (MicroCloud behaviour).
@@ -97,7 +98,7 @@ class MicroCloudClient:
         """
         self.token_text = token
         self.token = JoinToken.decode(token)
-        self.cluster_cert = cluster_cert or pki.self_signed(f"microcloud-{self.token.server_name}")
+        self.cluster_cert = cluster_cert or pki.cluster_certificate(self.token.server_name)
         self.probe_every_request = probe_every_request
         self.timeout = timeout
         self.user_agent = user_agent

@@ -1,8 +1,10 @@
-"""Certificates for the MicroCloud emulator: cluster certificates and a small CA.
+"""Certificates for the MicroCloud emulator and the test stacks.
 
-MicroCloud's cluster certificate is a self-signed EC P-384 certificate; :func:`self_signed`
-makes one like it. :func:`make_ca` and :func:`issue` build a CA-signed chain such as the
-management API certificate that the ``certificates`` relation would provide.
+:func:`cluster_certificate` makes a MicroCloud cluster certificate exactly as LXD's code does;
+every emulated cluster must use it, because the manager has to accept that real shape (a
+serverAuth-only certificate presented as a TLS *client* certificate). :func:`self_signed`,
+:func:`make_ca` and :func:`issue` make server certificates (connector, management API) and a
+CA-signed chain such as the ``certificates`` relation would provide.
 """
 
 from __future__ import annotations
@@ -11,16 +13,26 @@ import datetime
 import hashlib
 import ipaddress
 import os
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 _PEM_END = "-----END CERTIFICATE-----"
+
+SERVER_AUTH_ONLY: tuple[ObjectIdentifier, ...] = (ExtendedKeyUsageOID.SERVER_AUTH,)
+"""The only extended key usage LXD gives a server (and so a cluster) certificate."""
+
+CLUSTER_VALIDITY = datetime.timedelta(days=10 * 365)
+"""LXD's validity for a generated certificate: ten 365-day years."""
+
+KeyType = Literal["ec", "rsa"]
 
 
 @dataclass(frozen=True)
@@ -109,11 +121,12 @@ def _san(dns_names: Iterable[str], ip_addresses: Iterable[str]) -> x509.SubjectA
     return x509.SubjectAlternativeName(names)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+def _key_pem(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    key_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+) -> str:
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, key_format, serialization.NoEncryption()
     ).decode()
 
 
@@ -137,12 +150,7 @@ def _leaf_builder(
         .not_valid_before(validity[0])
         .not_valid_after(validity[1])
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.ExtendedKeyUsage(SERVER_AUTH_ONLY), critical=False)
     )
     if len(san) > 0:
         builder = builder.add_extension(san, critical=False)
@@ -157,7 +165,9 @@ def self_signed(
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
 ) -> CertKey:
-    """Make a self-signed EC P-384 certificate, like MicroCloud's cluster certificate.
+    """Make a self-signed EC P-384 server certificate (serverAuth only), e.g. the connector's.
+
+    Not for emulated clusters: use :func:`cluster_certificate`, which has LXD's exact shape.
 
     Args:
         common_name: subject CN.
@@ -181,6 +191,124 @@ def self_signed(
     builder = _leaf_builder(name, name, key.public_key(), validity, _san(dns_names, ip_addresses))
     cert = builder.sign(key, hashes.SHA384())
     return CertKey(_cert_pem(cert), _key_pem(key))
+
+
+def cluster_certificate(
+    hostname: str,
+    *,
+    username: str = "root",
+    key_type: KeyType = "ec",
+    organization: str = "LXD",
+    dns_names: Sequence[str] | None = None,
+    ip_addresses: Sequence[str] | None = None,
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+    extended_key_usage: Sequence[ObjectIdentifier] | None = SERVER_AUTH_ONLY,
+) -> CertKey:
+    """Make a MicroCloud cluster certificate exactly as LXD generates it.
+
+    Follows ``GenerateMemCert(client=false, ...)`` in canonical/lxd ``shared/cert.go``, which
+    canonical/microcluster calls through ``shared.KeyPairAndCA(..., "cluster", CertServer,
+    CertOptions{AddHosts: true, CommonName: <member name>})`` in ``internal/daemon/daemon.go``
+    (``ReloadCert``, run when the first member bootstraps). MicroCloud then presents this
+    certificate as its TLS *client* certificate although it only allows serverAuth.
+
+    The shape: EC P-384 key signed with ECDSA-SHA384 (LXD made RSA 4096 keys, signed
+    SHA256-RSA, until late 2018, and a replaced cluster certificate may be RSA); self-signed;
+    random 128-bit serial; valid from one minute ago for 10x365 days; subject O=LXD,
+    CN=``<username>@<hostname>``; critical key usage digitalSignature+keyEncipherment; critical
+    CA:FALSE; EKU serverAuth only; no key identifiers; SANs DNS ``hostname`` and IPs 127.0.0.1
+    and ::1 (LXD's AddHosts set). The key PEM is traditional: "EC PRIVATE KEY" (SEC1) or "RSA
+    PRIVATE KEY" (PKCS#1). One byte-level difference is left: Go encodes O=LXD as a
+    PrintableString, cryptography as a UTF8String (same name to every verifier).
+
+    Args:
+        hostname: the member name LXD puts after ``@`` in the CN (and in the default DNS SAN).
+        username: the daemon's user (``root`` under the snap).
+        key_type: ``"ec"`` (P-384) or ``"rsa"`` (4096 bits, as older LXD made).
+        organization: subject O; installs made before mid-2023 have ``linuxcontainers.org``.
+        dns_names: DNS SANs; default ``[hostname]``. ``["unspecified"]`` with no IPs is LXD's
+            shape without AddHosts.
+        ip_addresses: IP SANs; default 127.0.0.1 and ::1. Link-local ones are dropped, as LXD
+            drops them.
+        not_before: start of validity (default one minute ago); in the future for a
+            not-yet-valid certificate.
+        not_after: end of validity (default ``not_before`` + 10x365 days); in the past for an
+            expired certificate.
+        extended_key_usage: EKU purposes; None leaves the extension out. Only tests of
+            other shapes should change it (e.g. ``[ExtendedKeyUsageOID.CLIENT_AUTH]``).
+
+    Returns:
+        The certificate and its key.
+
+    Raises:
+        ValueError: for an empty ``extended_key_usage``, an unknown ``key_type`` or
+            ``not_after`` not later than ``not_before``.
+    """
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if key_type == "ec":
+        key, digest = ec.generate_private_key(ec.SECP384R1()), hashes.SHA384()
+    elif key_type == "rsa":
+        key, digest = rsa.generate_private_key(65537, 4096), hashes.SHA256()
+    else:
+        raise ValueError(f"key_type must be 'ec' or 'rsa', not {key_type!r}")
+    if extended_key_usage is not None and not extended_key_usage:
+        raise ValueError("extended_key_usage must name a purpose, or be None for no extension")
+    start = not_before if not_before is not None else _now() - datetime.timedelta(minutes=1)
+    end = not_after if not_after is not None else start + CLUSTER_VALIDITY
+    if end <= start:
+        raise ValueError("not_after must be later than not_before")
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{username}@{hostname}"),
+        ]
+    )
+    ips = ("127.0.0.1", "::1") if ip_addresses is None else ip_addresses
+    kept_ips = [ip for ip in ips if not _link_local(ipaddress.ip_address(ip))]
+    san = _san([hostname] if dns_names is None else dns_names, kept_ips)
+    # Go writes the extensions in this order: key usage, EKU, basic constraints, SANs.
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbelow(2**128 - 1) + 1)
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    if extended_key_usage is not None:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage(list(extended_key_usage)), critical=False
+        )
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=False, path_length=None), critical=True
+    )
+    if len(san) > 0:
+        builder = builder.add_extension(san, critical=False)
+    cert = builder.sign(key, digest)
+    return CertKey(_cert_pem(cert), _key_pem(key, serialization.PrivateFormat.TraditionalOpenSSL))
+
+
+def _link_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Go's IsLinkLocalUnicast or IsLinkLocalMulticast, which LXD leaves out of SANs."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip.is_link_local or ip in ipaddress.ip_network("224.0.0.0/24")
+    return ip.is_link_local or (ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02)
 
 
 def make_ca(name: str, days: int = 3650) -> CertKey:
@@ -232,7 +360,7 @@ def issue(
     ip_addresses: Iterable[str] = (),
     days: int = 365,
 ) -> CertKey:
-    """Issue a server/client certificate signed by ``ca``.
+    """Issue a server certificate (serverAuth only) signed by ``ca``.
 
     Args:
         ca: the issuing CA (from :func:`make_ca`).

@@ -25,7 +25,7 @@ def manager_cert() -> CertKey:
 
 @pytest.fixture(scope="session")
 def cluster_cert() -> CertKey:
-    return pki.self_signed("microcloud-mc-01")
+    return pki.cluster_certificate("mc-01")
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def make_token(manager_cert: CertKey) -> MakeToken:
 
 @pytest.fixture
 def manager(manager_cert: CertKey, cluster_cert: CertKey) -> Iterator[RecordingTLSServer]:
-    """TLS 1.2+ server that requests a client certificate (trusting the test cluster's)."""
+    """TLS 1.2+ server that requests a client certificate (accepting the test cluster's)."""
     with RecordingTLSServer(manager_cert, client_ca=cluster_cert) as server:
         yield server
 

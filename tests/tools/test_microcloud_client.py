@@ -4,12 +4,15 @@ import ssl
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.tools.conftest import MANAGER_HOST, resolve_to
 from tests.tools.tls_server import Exchange, RecordingTLSServer, free_port
 from tools import pki
 from tools.jointoken import JoinToken
 from tools.microcloud import (
+    ClusterManagerError,
     FingerprintMismatchError,
     MicroCloudClient,
     TLSError,
@@ -25,6 +28,14 @@ def _token(addresses: tuple[str, ...], fingerprint: str) -> str:
 
 def _client(token: str, server: RecordingTLSServer, cert: CertKey, **kwargs) -> MicroCloudClient:
     return MicroCloudClient(token, cert, resolve=resolve_to(server), **kwargs)
+
+
+def _handshake_errors(server: RecordingTLSServer, timeout: float = 5.0) -> list[str]:
+    """The server's handshake failures, once it has recorded any (its thread lags the client)."""
+    deadline = time.monotonic() + timeout
+    while not server.handshake_errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server.handshake_errors
 
 
 def test_join_succeeds_against_the_pinned_manager(manager, make_token, cluster_cert):
@@ -135,7 +146,7 @@ def test_probe_can_be_switched_off_after_the_first_request(manager, make_token, 
 
 def test_fingerprint_mismatch_raises_the_microcloud_message(manager, make_token, manager_cert):
     wrong = "ab" * 32
-    client = _client(make_token(fingerprint=wrong), manager, pki.self_signed("x"))
+    client = _client(make_token(fingerprint=wrong), manager, pki.cluster_certificate("x"))
 
     with pytest.raises(FingerprintMismatchError) as caught:
         client.join()
@@ -260,3 +271,33 @@ def test_client_generates_a_p384_cluster_certificate_when_none_is_given(make_tok
 
     key = client.cluster_cert.certificate.public_key()
     assert key.curve.name == "secp384r1"  # type: ignore[union-attr]
+
+
+def test_default_cluster_certificate_allows_server_auth_only_like_lxd(make_token):
+    client = MicroCloudClient(make_token("mc-09"))
+
+    cert = client.cluster_cert.certificate
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert cert.subject.rfc4514_string() == "CN=root@mc-09,O=LXD"
+
+
+def test_manager_accepts_the_server_auth_only_cluster_certificate_as_client_certificate(
+    manager, make_token, cluster_cert
+):
+    with _client(make_token(), manager, cluster_cert) as client:
+        response = client.heartbeat({})
+
+    assert response.ok
+    assert manager.exchanges[-1].peer_der == cluster_cert.der
+    assert manager.handshake_errors == []
+
+
+def test_manager_refuses_a_client_certificate_other_than_the_expected_one(manager, make_token):
+    stranger = pki.cluster_certificate("mc-01")
+
+    with _client(make_token(), manager, stranger) as client, pytest.raises(ClusterManagerError):
+        client.heartbeat({})
+
+    assert not [e for e in manager.exchanges if e.method == "POST"]
+    assert any("certificate verify failed" in error for error in _handshake_errors(manager))

@@ -2,17 +2,22 @@
 
 MicroCloud's own test suite uses a bare Python TLS server the same way. The server can request a
 client certificate: Python's ssl cannot accept an arbitrary certificate without verifying it, so
-the tests load the expected cluster certificate as the server's trusted CA, which lets the server
-see (and record) the certificate a client presents.
+the tests trust exactly the expected cluster certificate, which lets the server see (and record)
+the certificate a client presents. A real cluster certificate allows serverAuth only, which
+OpenSSL refuses from a client ("unsuitable certificate purpose") unless the trust anchor says
+otherwise; so the expected certificate is trusted with an explicit clientAuth trust setting, the
+way ``openssl x509 -addtrust clientAuth`` marks one. Any other client certificate still fails.
 """
 
 from __future__ import annotations
 
+import base64
 import http.server
 import socket
 import socketserver
 import ssl
 import tempfile
+import textwrap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +47,21 @@ class Exchange:
 
 
 Responder = Callable[[Exchange], tuple[int, bytes]]
+
+# OpenSSL's trust settings appended to a trusted certificate's DER (X509_CERT_AUX):
+# SEQUENCE { trust SEQUENCE { OBJECT IDENTIFIER clientAuth (1.3.6.1.5.5.7.3.2) } }.
+_TRUST_CLIENT_AUTH = bytes.fromhex("300c300a06082b06010505070302")
+
+
+def _trusted_for_client_auth(cert: CertKey) -> str:
+    """``cert`` as an OpenSSL TRUSTED CERTIFICATE PEM explicitly trusted for clientAuth.
+
+    OpenSSL lets the trust settings of a matching trust anchor override the leaf's EKU, so a
+    serverAuth-only cluster certificate is accepted as a client certificate, and only it.
+    """
+    body = base64.b64encode(cert.der + _TRUST_CLIENT_AUTH).decode()
+    lines = "\n".join(textwrap.wrap(body, 64))
+    return f"-----BEGIN TRUSTED CERTIFICATE-----\n{lines}\n-----END TRUSTED CERTIFICATE-----\n"
 
 
 def _ok(_: Exchange) -> tuple[int, bytes]:
@@ -133,7 +153,8 @@ class RecordingTLSServer:
 
         Args:
             cert: the server certificate and key.
-            client_ca: request a client certificate and trust this one (None: no request).
+            client_ca: request a client certificate and accept exactly this one, whatever its
+                EKU (None: no request).
             minimum_version: lowest TLS version offered.
             maximum_version: highest TLS version offered.
             responder: maps each request to (status, body).
@@ -143,10 +164,13 @@ class RecordingTLSServer:
         context.maximum_version = maximum_version
         with tempfile.TemporaryDirectory() as tmp:
             context.load_cert_chain(*cert.write(Path(tmp), "server"))
-        if client_ca is not None:
-            context.verify_mode = ssl.CERT_OPTIONAL
-            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-            context.load_verify_locations(cadata=client_ca.der)
+            if client_ca is not None:
+                context.verify_mode = ssl.CERT_OPTIONAL
+                context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+                # cafile, not cadata: only OpenSSL's file loader keeps the trust settings.
+                trusted = Path(tmp) / "client-ca.pem"
+                trusted.write_text(_trusted_for_client_auth(client_ca))
+                context.load_verify_locations(cafile=trusted)
         self.state = _State(responder)
         self._server = _Server(context, self.state)
         self._thread = threading.Thread(

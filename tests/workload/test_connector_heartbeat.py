@@ -122,7 +122,7 @@ def test_heartbeat_without_client_certificate_is_forbidden(stack: Stack) -> None
 
 
 def test_heartbeat_with_forged_certificate_header_is_forbidden(stack: Stack) -> None:
-    cert = pki.self_signed("victim")
+    cert = pki.cluster_certificate("victim")
     _enrolled(stack, "hb-forged", cert)
 
     response = _heartbeat_without_certificate(
@@ -165,7 +165,7 @@ def test_heartbeat_from_removed_cluster_is_forbidden(stack: Stack) -> None:
 
 def test_heartbeat_with_expired_certificate_is_forbidden(stack: Stack) -> None:
     now = datetime.now(UTC)
-    short_lived = pki.self_signed(
+    short_lived = pki.cluster_certificate(
         "short", not_before=now - timedelta(minutes=1), not_after=now + timedelta(seconds=2)
     )
     client = _enrolled(stack, "hb-expiring", short_lived)

@@ -105,9 +105,9 @@ def test_join_with_expired_token_is_forbidden(stack: Stack) -> None:
 
 def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: Stack) -> None:
     token = stack.mint_token("join-mismatch")
-    body = _join_body("join-mismatch", pki.self_signed("claimed").cert_pem, token)
+    body = _join_body("join-mismatch", pki.cluster_certificate("claimed").cert_pem, token)
 
-    response = _connector_post(stack, body, client=pki.self_signed("presented"))
+    response = _connector_post(stack, body, client=pki.cluster_certificate("presented"))
 
     assert response.status == 403
     assert "does not match" in response.json["error"]
@@ -116,7 +116,7 @@ def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: St
 
 def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
     token = stack.mint_token("join-no-tls-cert")
-    body = _join_body("join-no-tls-cert", pki.self_signed("no-tls-cert").cert_pem, token)
+    body = _join_body("join-no-tls-cert", pki.cluster_certificate("no-tls-cert").cert_pem, token)
 
     response = _connector_post(stack, body)
 
@@ -125,7 +125,7 @@ def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
 
 def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -> None:
     token = stack.mint_token("join-old-tls-cert")
-    expired = pki.self_signed("old", not_before=_days_ago(10), not_after=_days_ago(1))
+    expired = pki.cluster_certificate("old", not_before=_days_ago(10), not_after=_days_ago(1))
 
     response = _client(stack, token, expired).join()
 
@@ -136,7 +136,7 @@ def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -
 
 def test_join_with_an_expired_cluster_certificate_in_the_body_is_rejected(stack: Stack) -> None:
     token = stack.mint_token("join-old-cert")
-    expired = pki.self_signed("old", not_before=_days_ago(10), not_after=_days_ago(1))
+    expired = pki.cluster_certificate("old", not_before=_days_ago(10), not_after=_days_ago(1))
     body = _join_body("join-old-cert", expired.cert_pem, token)
 
     response = _connector_post(stack, body)
@@ -146,7 +146,7 @@ def test_join_with_an_expired_cluster_certificate_in_the_body_is_rejected(stack:
 
 
 def test_join_with_a_certificate_already_enrolled_is_a_conflict(stack: Stack) -> None:
-    cert = pki.self_signed("shared")
+    cert = pki.cluster_certificate("shared")
     assert _client(stack, stack.mint_token("join-first"), cert).join().ok
     token = stack.mint_token("join-second")
 
@@ -187,7 +187,7 @@ def test_join_with_wrong_types_is_a_bad_request(stack: Stack) -> None:
 
 def test_join_with_unknown_fields_is_a_bad_request(stack: Stack) -> None:
     token = stack.mint_token("join-extra")
-    body = _join_body("join-extra", pki.self_signed("x").cert_pem, token, admin=True)
+    body = _join_body("join-extra", pki.cluster_certificate("x").cert_pem, token, admin=True)
 
     response = _connector_post(stack, body)
 
