@@ -34,14 +34,14 @@ from constants import (
     DATABASE_NAME,
     DATABASE_RELATION,
     ENV_FILE,
+    FRONT_CONFIG,
+    FRONT_SERVICE,
     INGRESS_RELATION,
     MANAGEMENT_CERT,
     MANAGEMENT_KEY,
     MANAGEMENT_PORT,
     MANAGEMENT_SERVICE,
     METRICS_PORT,
-    NGINX_CONFIG,
-    NGINX_SERVICE,
     PEER_RELATION,
     SCHEMA_DATABASE_KEY,
     SCHEMA_VERSION_KEY,
@@ -59,19 +59,21 @@ from workload import (
     WorkloadFile,
     format_env_file,
     render_env,
-    render_nginx,
+    render_front,
 )
 
 logger = logging.getLogger(__name__)
 
 RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE})
 """Files the management and connector apps read at start (the CA bundle: remote write, OIDC)."""
-RELOAD_NGINX_ON = frozenset({MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY})
-"""Files nginx rereads on SIGHUP without dropping connections."""
+RELOAD_FRONT_ON = frozenset(
+    {FRONT_CONFIG, MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY}
+)
+"""Files HAProxy rereads on SIGUSR2, without dropping connections."""
 
 
 class ClusterManagerCharm(ops.CharmBase):
-    """Run the cluster manager's nginx, management and connector services in one container."""
+    """Run the cluster manager's TLS front, management and connector services in one container."""
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
@@ -249,10 +251,10 @@ class ClusterManagerCharm(ops.CharmBase):
         env = render_env(config, facts.database_url, self.observability.remote_write_urls())
         if facts.oidc is not None:
             env.update(facts.oidc.to_env(config.management_api_domain))
-        nginx = render_nginx(facts.ingress_provider is not None, TRUSTED_PROXIES)
+        front = render_front(config, facts.ingress_provider is not None, TRUSTED_PROXIES)
         return [
             WorkloadFile(ENV_FILE, format_env_file(env), 0o600),
-            WorkloadFile(NGINX_CONFIG, nginx),
+            WorkloadFile(FRONT_CONFIG, front),
             WorkloadFile(MANAGEMENT_CERT, tls.chain),
             WorkloadFile(MANAGEMENT_KEY, tls.private_key, 0o600),
             WorkloadFile(CONNECTOR_CERT, identity.certificate),
@@ -299,15 +301,13 @@ class ClusterManagerCharm(ops.CharmBase):
             return
         running = self.workload.running_services()
         restart: list[str] = []
-        if NGINX_CONFIG in changed:
-            restart.append(NGINX_SERVICE)
         if changed & RESTART_APPS_ON:
             restart += APP_SERVICES
-        if changed & RELOAD_NGINX_ON and NGINX_SERVICE not in restart and NGINX_SERVICE in running:
-            self.container.send_signal("SIGHUP", NGINX_SERVICE)
+        if changed & RELOAD_FRONT_ON and FRONT_SERVICE in running:
+            self.container.send_signal("SIGUSR2", FRONT_SERVICE)
         if restart:
             self.container.restart(*restart)
-        stopped = [name for name in (NGINX_SERVICE, *APP_SERVICES) if name not in running]
+        stopped = [name for name in (FRONT_SERVICE, *APP_SERVICES) if name not in running]
         if stopped := [name for name in stopped if name not in restart]:
             self.container.start(*stopped)
 
@@ -316,7 +316,7 @@ class ClusterManagerCharm(ops.CharmBase):
         if not self.container.can_connect():
             return False
         running = self.workload.running_services()
-        return all(name in running for name in (NGINX_SERVICE, *APP_SERVICES))
+        return all(name in running for name in (FRONT_SERVICE, *APP_SERVICES))
 
     def _publish_unit_address(self, serving: bool) -> None:
         """Tell the leader, through the peer relation, whether Traefik may send us traffic."""

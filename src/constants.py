@@ -15,7 +15,8 @@ REMOTE_WRITE_RELATION = "send-remote-write"
 
 DATABASE_NAME = "cluster_manager"
 
-NGINX_SERVICE = "nginx"
+FRONT_SERVICE = "haproxy"
+"""The TLS front (design D1): HAProxy, master and workers in one Pebble service."""
 MANAGEMENT_SERVICE = "management"
 CONNECTOR_SERVICE = "connector"
 APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE)
@@ -24,13 +25,13 @@ MANAGEMENT_PORT = 8443
 CONNECTOR_PORT = 9443
 HEALTH_PORT = 8081
 METRICS_PORT = 9102
-"""nginx's plain-HTTP listener for this unit's /metrics (scraped over `metrics-endpoint`)."""
+"""The front's plain-HTTP listener for this unit's /metrics (scraped over `metrics-endpoint`)."""
 PUBLIC_CONNECTOR_PORT = 443
 """Port the clusters reach the connector at (Traefik's websecure entrypoint)."""
 
 CONFIG_DIR = "/etc/cluster-manager"
 ENV_FILE = f"{CONFIG_DIR}/cluster-manager.env"
-NGINX_CONFIG = f"{CONFIG_DIR}/nginx.conf"
+FRONT_CONFIG = f"{CONFIG_DIR}/haproxy.cfg"
 TLS_DIR = f"{CONFIG_DIR}/tls"
 MANAGEMENT_CERT = f"{TLS_DIR}/management.crt"
 MANAGEMENT_KEY = f"{TLS_DIR}/management.key"
@@ -38,7 +39,6 @@ CONNECTOR_CERT = f"{TLS_DIR}/connector.crt"
 CONNECTOR_KEY = f"{TLS_DIR}/connector.key"
 CA_BUNDLE = f"{TLS_DIR}/ca-bundle.crt"
 RUN_DIR = "/run/cluster-manager"
-NGINX_PREFIX = f"{RUN_DIR}/nginx"
 
 WORKLOAD_CLI = ("python3", "-m", "cluster_manager")
 

@@ -1,8 +1,8 @@
 """Traefik routes for both domains: TCP, routed by SNI, TLS passed through to every unit.
 
-Traefik never terminates our TLS: nginx in each unit does, so the connector can see the
+Traefik never terminates our TLS: HAProxy in each unit does, so the connector can see the
 clusters' client certificates (design D1, D2). Traefik sends the PROXY protocol (v2) so that
-nginx and the workload see the real client address for logs and rate limits (D8).
+the front and the workload see the real client address for logs and rate limits (D8).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ENTRYPOINT = "websecure"
 PROXY_PROTOCOL_VERSION = 2
 
 TRUSTED_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-"""Sources whose PROXY protocol header nginx believes.
+"""Sources whose PROXY protocol header the front believes.
 
 Traefik connects from its pod address, which changes whenever its pod is recreated and is not
 published in the traefik-route relation data, so we trust the private ranges Kubernetes pod

@@ -1,6 +1,6 @@
 """COS integrations: our metrics and alert rules, dashboards, logs, and remote-write URLs.
 
-- `metrics-endpoint` (prometheus_scrape): every unit serves `/metrics` on nginx's plain-HTTP
+- `metrics-endpoint` (prometheus_scrape): every unit serves `/metrics` on the front's plain-HTTP
   metrics port; the leader publishes the scrape job and the alert rules of
   `prometheus_alert_rules/`.
 - `grafana-dashboard`: the leader publishes `grafana_dashboards/*.json`. Juju topology dropdowns

@@ -68,7 +68,7 @@ class OIDCSettings:
 
 
 def public_url(management_domain: str) -> str:
-    """The UI's own URL (Traefik's websecure entrypoint passes 443 through to nginx)."""
+    """The UI's own URL (Traefik's websecure entrypoint passes 443 through to the front)."""
     return f"https://{management_domain}"
 
 

@@ -1,6 +1,6 @@
 """The Pebble layer of the cluster-manager container, as a pure function.
 
-Three services (docs/workload-contract.md): nginx terminates TLS and serves the plain-HTTP
+Three services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
 health listener on 127.0.0.1:8081; the management and connector gunicorn apps listen on unix
 sockets. Every setting reaches the apps through the env file named by MCM_ENV_FILE, so a
 change of settings changes that file, not this layer.
@@ -13,11 +13,10 @@ import ops
 from constants import (
     CONNECTOR_SERVICE,
     ENV_FILE,
+    FRONT_CONFIG,
+    FRONT_SERVICE,
     HEALTH_PORT,
     MANAGEMENT_SERVICE,
-    NGINX_CONFIG,
-    NGINX_PREFIX,
-    NGINX_SERVICE,
 )
 
 LAYER_NAME = "cluster-manager"
@@ -40,7 +39,7 @@ def _app_service(name: str) -> ops.pebble.ServiceDict:
         "summary": f"cluster manager {name} (gunicorn on a unix socket)",
         "command": f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
-        "after": [NGINX_SERVICE],
+        "after": [FRONT_SERVICE],
         "environment": {"MCM_ENV_FILE": ENV_FILE},
         "on-check-failure": {f"{name}-alive": "restart"},
     }
@@ -48,23 +47,24 @@ def _app_service(name: str) -> ops.pebble.ServiceDict:
 
 def build_layer() -> ops.pebble.Layer:
     """Return the layer with the three services and their alive and ready checks."""
-    nginx: ops.pebble.ServiceDict = {
+    front: ops.pebble.ServiceDict = {
         "override": "replace",
-        "summary": "nginx: TLS for the management API and the cluster connector",
-        "command": (f'nginx -e stderr -p {NGINX_PREFIX} -c {NGINX_CONFIG} -g "daemon off;"'),
+        "summary": "HAProxy: TLS for the management API and the cluster connector",
+        # Master-worker in the foreground: SIGUSR2 reloads without dropping connections.
+        "command": f"haproxy -W -db -f {FRONT_CONFIG}",
         "startup": "enabled",
-        "on-check-failure": {"nginx-alive": "restart"},
+        "on-check-failure": {"haproxy-alive": "restart"},
     }
     layer: ops.pebble.LayerDict = {
         "summary": "MicroCloud Cluster Manager",
-        "description": "nginx in front of the management and connector applications",
+        "description": "HAProxy in front of the management and connector applications",
         "services": {
-            NGINX_SERVICE: nginx,
+            FRONT_SERVICE: front,
             MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
             CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
         },
         "checks": {
-            "nginx-alive": _http_check("alive", "/health/nginx"),
+            "haproxy-alive": _http_check("alive", "/health/haproxy"),
             "management-alive": _http_check("alive", "/health/management"),
             "management-ready": _http_check("ready", "/ready/management"),
             "connector-alive": _http_check("alive", "/health/connector"),

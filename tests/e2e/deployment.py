@@ -17,11 +17,11 @@ Three layers, each built from the output of the one before:
 What is rewritten to run two "pods" on one host, and nothing else (`Rewrite`):
 
 - the absolute path prefixes `/etc/cluster-manager` and `/run/cluster-manager`, wherever they
-  occur (nginx.conf, the env file, the Pebble commands and environments, the CLI environment,
+  occur (haproxy.cfg, the env file, the Pebble commands and environments, the CLI environment,
   the Pebble check URLs), become `<tmp>/unitN/etc/cluster-manager` and
   `<tmp>/unitN/run/cluster-manager`;
-- every port nginx.conf listens on (8443, 9443, 8081 and any the charm adds) becomes a free port
-  of this host, per unit: in nginx.conf only in `listen` directives, and in the health-check
+- every port haproxy.cfg binds (8443, 9443, 8081 and any the charm adds) becomes a free port
+  of this host, per unit: in haproxy.cfg only in `bind` directives, and in the health-check
   URLs of the Pebble plan;
 - the program `python3` of a command becomes this virtualenv's interpreter (the image's
   `python3` has the workload installed, the host's does not);
@@ -79,9 +79,9 @@ MANAGEMENT_DOMAIN = "cm.e2e.test"
 CONNECTOR_DOMAIN = "cc.e2e.test"
 CONFIG = {"management-api-domain": MANAGEMENT_DOMAIN, "cluster-connector-domain": CONNECTOR_DOMAIN}
 CONTAINER_PORTS = {"management": 8443, "connector": 9443, "health": 8081}
-"""The ports nginx listens on in the container (docs/workload-contract.md)."""
-LISTEN = re.compile(r"^(\s*listen\s+(?:\S*:)?)", re.MULTILINE)
-"""The start of an nginx `listen` directive, up to its port."""
+"""The ports the front listens on in the container (docs/workload-contract.md)."""
+BIND = re.compile(r"^(\s*bind\s+(?:\S*:)?)", re.MULTILINE)
+"""The start of an HAProxy `bind` directive, up to its port."""
 PATH_PREFIXES = ("/etc/cluster-manager", "/run/cluster-manager")
 """The absolute paths the charm writes below; each unit gets them under its own root."""
 ATTEMPTS = 3
@@ -321,7 +321,7 @@ class Rewrite:
 
     Attributes:
         root: the unit's temporary root; `/etc/cluster-manager` becomes `<root>/etc/...`.
-        ports: container port -> host port, for every port nginx.conf listens on.
+        ports: container port -> host port, for every port haproxy.cfg binds.
     """
 
     root: Path
@@ -333,15 +333,15 @@ class Rewrite:
             text = text.replace(prefix, f"{self.root}{prefix}")
         return text
 
-    def nginx_config(self, text: str) -> str:
-        """Rewrite the path prefixes everywhere and the ports of the `listen` directives."""
+    def front_config(self, text: str) -> str:
+        """Rewrite the path prefixes everywhere and the ports of the `bind` directives."""
 
-        def listen(match: re.Match[str]) -> str:
+        def bind(match: re.Match[str]) -> str:
             return f"{match[1]}{self.ports[int(match[2])]}{match[3]}"
 
         ports = "|".join(str(port) for port in self.ports)
-        pattern = re.compile(rf"{LISTEN.pattern}({ports})(\b)", re.MULTILINE)
-        return pattern.sub(listen, self.path(text))
+        pattern = re.compile(rf"{BIND.pattern}({ports})(\b)", re.MULTILINE)
+        return pattern.sub(bind, self.path(text))
 
     def url(self, url: str) -> str:
         """Rewrite the port of a loopback URL (a Pebble HTTP check)."""
@@ -406,7 +406,7 @@ class Unit:
     def install(self, ctx: testing.Context[ClusterManagerCharm], state: testing.State) -> None:
         """Copy the files the charm pushed into the container and take its Pebble plan.
 
-        nginx.conf and the env file get the path (and, nginx.conf, listen port) rewrites;
+        haproxy.cfg and the env file get the path (and, haproxy.cfg, bind port) rewrites;
         the certificates and keys are copied byte for byte, modes kept.
         """
         container = state.get_container(CONTAINER)
@@ -415,13 +415,13 @@ class Unit:
             source = container_path(ctx, container, prefix)
             target = Path(self.rewrite.path(prefix))
             shutil.copytree(source, target, dirs_exist_ok=True)
-        nginx_conf = Path(self.rewrite.path("/etc/cluster-manager/nginx.conf"))
-        text = nginx_conf.read_text()
-        listen = re.compile(rf"{LISTEN.pattern}(\d+)\b", re.MULTILINE)
-        listened = {int(match[2]) for match in listen.finditer(text)}
-        ports = {port: self.rewrite.ports.get(port) or free_port() for port in sorted(listened)}
+        front_config = Path(self.rewrite.path("/etc/cluster-manager/haproxy.cfg"))
+        text = front_config.read_text()
+        bind = re.compile(rf"{BIND.pattern}(\d+)\b", re.MULTILINE)
+        bound = {int(match[2]) for match in bind.finditer(text)}
+        ports = {port: self.rewrite.ports.get(port) or free_port() for port in sorted(bound)}
         self.rewrite = dataclasses.replace(self.rewrite, ports=ports)
-        nginx_conf.write_text(self.rewrite.nginx_config(text))
+        front_config.write_text(self.rewrite.front_config(text))
         env_file = Path(self.rewrite.path("/etc/cluster-manager/cluster-manager.env"))
         env_file.write_text(self.rewrite.path(env_file.read_text()))
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -491,17 +491,17 @@ class Unit:
         )
 
     def log(self, service: str) -> str:
-        """Everything a service printed so far (nginx: its JSON access log and errors)."""
+        """Everything a service printed so far (haproxy: its JSON access log and notices)."""
         path = self.logs / f"{service}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def access_log(self) -> list[dict[str, Any]]:
-        """Return the entries of nginx's access log (one JSON object per line on its stdout)."""
+        """Return the entries of the front's access log (one JSON object per line on stdout)."""
         entries = []
-        for line in self.log("nginx").splitlines():
+        for line in self.log("haproxy").splitlines():
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("source") == "nginx":
+                if isinstance(entry, dict) and entry.get("source") == "haproxy":
                     entries.append(entry)
         return entries
 
@@ -535,7 +535,7 @@ class PortInUseError(RuntimeError):
 
 
 def free_port() -> int:
-    """Return a TCP port free on every address (IPv4 and IPv6), as nginx listens on `[::]`."""
+    """Return a TCP port free on every address (IPv4 and IPv6), as the front binds `:::`."""
     with socket.socket(socket.AF_INET6) as sock:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(("::", 0))

@@ -6,6 +6,7 @@ See deployment.py for how the charm's output becomes running processes and what 
 from __future__ import annotations
 
 import json
+import time
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -184,16 +185,24 @@ def test_unit_tls_listeners_refuse_connections_without_a_proxy_header(
 def test_heartbeats_over_new_connections_reach_both_units(
     deployment: Deployment, joined: MicroCloudClient
 ) -> None:
-    heartbeats = {
-        number: [
-            entry
-            for entry in unit.access_log()
-            if entry["method"] == "POST"
-            and entry["path"] == STATUS_PATH
-            and entry["listener"] == str(unit.port("connector"))
-        ]
-        for number, unit in deployment.units.items()
-    }
+    def logged() -> dict[int, list[dict]]:
+        return {
+            number: [
+                entry
+                for entry in unit.access_log()
+                if entry["method"] == "POST"
+                and entry["path"] == STATUS_PATH
+                and entry["listener"] == str(unit.port("connector"))
+            ]
+            for number, unit in deployment.units.items()
+        }
+
+    # HAProxy writes a request's log line once the request has ended, a moment after the answer.
+    deadline = time.monotonic() + 5
+    while sum(map(len, (heartbeats := logged()).values())) < HEARTBEATS:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
 
     assert all(entry["status"] == 200 for entries in heartbeats.values() for entry in entries)
     assert len(heartbeats[0]) + len(heartbeats[1]) == HEARTBEATS

@@ -1,7 +1,7 @@
 """Forwarding to a real Prometheus: emulated clusters heartbeat, their LXD series arrive.
 
 A real Prometheus (Debian `prometheus`, remote-write receiver on) on a loopback port, the
-workload stack (nginx + both apps) configured to push to it, and two emulated MicroCloud
+workload stack (the front + both apps) configured to push to it, and two emulated MicroCloud
 clusters with two members each sending realistic heartbeats over mTLS.
 """
 

@@ -34,7 +34,7 @@ CONNECTOR_DOMAIN = "cc.example.com"
 CONFIG = {"management-api-domain": MANAGEMENT_DOMAIN, "cluster-connector-domain": CONNECTOR_DOMAIN}
 DB_ENDPOINT = "postgresql-k8s-primary.mcm.svc.cluster.local:5432"
 MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
-SERVICES = ("nginx", "management", "connector")
+SERVICES = ("haproxy", "management", "connector")
 
 
 def load_yaml(name: str) -> dict:

@@ -95,14 +95,14 @@ def test_metadata_declares_the_container_image_peers_and_every_endpoint():
     assert limited == {"database", "certificates", "traefik-route", "oauth"}
 
 
-def test_charm_ships_the_workload_nginx_renderer():
-    part = load_yaml("charmcraft.yaml")["parts"]["cluster-manager-nginx"]
+def test_charm_ships_the_workload_front_renderer():
+    part = load_yaml("charmcraft.yaml")["parts"]["cluster-manager-front"]
 
     assert part["organize"] == {
         "cluster_manager/__init__.py": "lib/cluster_manager/__init__.py",
-        "cluster_manager/nginx": "lib/cluster_manager/nginx",
+        "cluster_manager/front": "lib/cluster_manager/front",
     }
-    assert (ROOT / part["source"] / "cluster_manager" / "nginx").is_dir()
+    assert (ROOT / part["source"] / "cluster_manager" / "front").is_dir()
 
 
 @pytest.mark.parametrize("name", sorted(load_yaml("actions.yaml")))

@@ -124,7 +124,7 @@ def test_rotation_by_the_leader_is_served_after_a_restart_of_the_apps(
     assert new != old
     assert identity_secret(out).latest_content["certificate"] == new
     assert pebble_calls.calls == [
-        ("SIGHUP", ("nginx",)),
+        ("SIGUSR2", ("haproxy",)),
         ("restart", ("management", "connector")),
     ]
 

@@ -22,7 +22,7 @@ from tests.unit.builders import (
 )
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
-NGINX_CONFIG = "/etc/cluster-manager/nginx.conf"
+FRONT_CONFIG = "/etc/cluster-manager/haproxy.cfg"
 LOKI_URL = "http://loki-k8s-0.loki-k8s-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"
 
 
@@ -107,12 +107,12 @@ def test_non_leader_publishes_no_scrape_jobs(ctx, ca: SigningCA):
     assert "scrape_jobs" not in out.get_relation(relation.id).local_app_data
 
 
-def test_metrics_port_is_opened_and_served_by_nginx(ctx, ca: SigningCA):
+def test_metrics_port_is_opened_and_served_by_the_front(ctx, ca: SigningCA):
     deployment = deploy(ctx, ca)
 
     assert testing.TCPPort(9102) in deployment.state.opened_ports
-    nginx = workload_file(deployment.container, NGINX_CONFIG).read_text()
-    assert "listen 9102;" in nginx
+    front = workload_file(deployment.container, FRONT_CONFIG).read_text()
+    assert "bind :::9102 v6only" in front
 
 
 # grafana-dashboard

@@ -120,7 +120,7 @@ def test_unit_requests_a_certificate_for_the_management_domain(ctx, ca: SigningC
     assert "CN=cm.example.com" in _subject(request["certificate_signing_request"])
 
 
-def test_certificate_renewal_reloads_nginx_without_restarting(
+def test_certificate_renewal_reloads_the_front_without_restarting(
     ctx, ca: SigningCA, pebble_calls: PebbleCalls
 ):
     deployment = deploy(ctx, ca)
@@ -133,7 +133,7 @@ def test_certificate_renewal_reloads_nginx_without_restarting(
 
     after = workload_file(out.get_container("cluster-manager"), "tls/management.crt").read_text()
     assert after != before
-    assert pebble_calls.calls == [("SIGHUP", ("nginx",))]
+    assert pebble_calls.calls == [("SIGUSR2", ("haproxy",))]
 
 
 def test_received_ca_certificates_become_the_trust_bundle(ctx, ca: SigningCA):

@@ -28,6 +28,6 @@ def test_image_compiles_the_ui_with_the_locked_npm_versions() -> None:
     }
 
 
-def test_image_is_ubuntu_24_04_with_nginx() -> None:
+def test_image_is_ubuntu_24_04_with_haproxy() -> None:
     assert RECIPE["base"] == "ubuntu@24.04"
-    assert "nginx" in RECIPE["parts"]["nginx"]["stage-packages"]
+    assert "haproxy" in RECIPE["parts"]["haproxy"]["stage-packages"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cluster_manager.nginx import NginxSettings, render_nginx_config
+from cluster_manager.front import FrontSettings, render_front_config
 
 from pebble_layer import build_layer
 from tests.unit.builders import (
@@ -22,7 +22,7 @@ from tests.unit.builders import (
 from tests.unit.conftest import PebbleCalls
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
-NGINX_CONF = "/etc/cluster-manager/nginx.conf"
+FRONT_CONFIG = "/etc/cluster-manager/haproxy.cfg"
 
 
 def http_check(level: str, path: str) -> dict:
@@ -42,32 +42,31 @@ def app_service(name: str) -> dict:
         "summary": f"cluster manager {name} (gunicorn on a unix socket)",
         "command": f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
-        "after": ["nginx"],
+        "after": ["haproxy"],
         "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
         "on-check-failure": {f"{name}-alive": "restart"},
     }
 
 
-def test_layer_runs_nginx_and_both_apps_with_alive_and_ready_checks():
+def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
     layer = build_layer()
 
     assert layer.to_dict() == {
         "summary": "MicroCloud Cluster Manager",
-        "description": "nginx in front of the management and connector applications",
+        "description": "HAProxy in front of the management and connector applications",
         "services": {
-            "nginx": {
+            "haproxy": {
                 "override": "replace",
-                "summary": "nginx: TLS for the management API and the cluster connector",
-                "command": "nginx -e stderr -p /run/cluster-manager/nginx"
-                ' -c /etc/cluster-manager/nginx.conf -g "daemon off;"',
+                "summary": "HAProxy: TLS for the management API and the cluster connector",
+                "command": "haproxy -W -db -f /etc/cluster-manager/haproxy.cfg",
                 "startup": "enabled",
-                "on-check-failure": {"nginx-alive": "restart"},
+                "on-check-failure": {"haproxy-alive": "restart"},
             },
             "management": app_service("management"),
             "connector": app_service("connector"),
         },
         "checks": {
-            "nginx-alive": http_check("alive", "/health/nginx"),
+            "haproxy-alive": http_check("alive", "/health/haproxy"),
             "management-alive": http_check("alive", "/health/management"),
             "management-ready": http_check("ready", "/ready/management"),
             "connector-alive": http_check("alive", "/health/connector"),
@@ -113,20 +112,17 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
     assert env.stat().st_mode & 0o777 == 0o600
 
 
-def test_nginx_behind_traefik_expects_proxy_protocol_from_the_pod_network(ctx, ca: SigningCA):
+def test_front_behind_traefik_expects_proxy_protocol_from_the_pod_network(ctx, ca: SigningCA):
     deployment = deploy(ctx, ca)
 
-    nginx_conf = workload_file(deployment.container, NGINX_CONF)
-    assert nginx_conf.read_text() == render_nginx_config(
-        NginxSettings(
+    front_config = workload_file(deployment.container, FRONT_CONFIG)
+    assert front_config.read_text() == render_front_config(
+        FrontSettings(
             management_cert="/etc/cluster-manager/tls/management.crt",
-            management_key="/etc/cluster-manager/tls/management.key",
             connector_cert="/etc/cluster-manager/tls/connector.crt",
-            connector_key="/etc/cluster-manager/tls/connector.key",
             run_dir="/run/cluster-manager",
             proxy_protocol=True,
             trusted_proxies=("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
-            user="root",
         )
     )
 
@@ -225,7 +221,7 @@ def test_stopped_service_is_started_again(ctx, ca: SigningCA, pebble_calls: Pebb
     assert pebble_calls.calls == [("start", ("connector",))]
 
 
-def test_removing_traefik_renders_nginx_without_proxy_protocol_and_restarts_it(
+def test_removing_traefik_reloads_the_front_without_proxy_protocol(
     ctx, ca: SigningCA, pebble_calls: PebbleCalls
 ):
     deployment = deploy(ctx, ca)
@@ -237,6 +233,6 @@ def test_removing_traefik_renders_nginx_without_proxy_protocol_and_restarts_it(
 
     out = ctx.run(ctx.on.update_status(), state)
 
-    nginx_conf = workload_file(out.get_container("cluster-manager"), NGINX_CONF)
-    assert "proxy_protocol" not in nginx_conf.read_text()
-    assert pebble_calls.calls == [("restart", ("nginx",))]
+    front_config = workload_file(out.get_container("cluster-manager"), FRONT_CONFIG)
+    assert "accept-proxy" not in front_config.read_text()
+    assert pebble_calls.calls == [("SIGUSR2", ("haproxy",))]

@@ -81,7 +81,7 @@ _REQUEST_KINDS = (
 )
 _LOG_FORMAT = (
     "{"
-    '"time":"%[date,utime(%Y-%m-%dT%H:%M:%SZ)]","source":"haproxy","listener":"%fp",'
+    '"time":"%[date,utime(%Y-%m-%dT%H:%M:%SZ)]","source":"haproxy","listener":"%[fc_dst_port]",'
     '"remote":"%[var(txn.client)]","method":"%[var(txn.method)]","path":"%[var(txn.path)]",'
     '"status":%ST,"bytes":%B,"duration":%Ta,"tls":"%sslv"'
     "}"
@@ -220,9 +220,14 @@ def _backends(settings: FrontSettings) -> list[str]:
     return lines
 
 
-def _bind_tls(settings: FrontSettings, port: int, options: str) -> str:
+def _binds(port: int, options: str = "") -> list[str]:
+    # Two sockets rather than one v4v6, so that IPv4 clients are plain IPv4 addresses.
+    return [f"    bind 0.0.0.0:{port}{options}", f"    bind :::{port} v6only{options}"]
+
+
+def _bind_tls(settings: FrontSettings, port: int, options: str) -> list[str]:
     proxy = " accept-proxy" if settings.proxy_protocol else ""
-    return f"    bind :::{port} v4v6 ssl {options}{proxy}"
+    return _binds(port, f" ssl {options}{proxy}")
 
 
 def _request_basics(settings: FrontSettings, max_body_bytes: int) -> Iterator[str]:
@@ -279,7 +284,7 @@ def _management(settings: FrontSettings) -> list[str]:
     limits = parse_rate_limits(settings.rate_limit_management)
     return [
         "frontend management",
-        _bind_tls(
+        *_bind_tls(
             settings,
             settings.management_port,
             f"crt {settings.management_cert} alpn h2,http/1.1 ssl-min-ver TLSv1.2",
@@ -302,7 +307,9 @@ def _connector(settings: FrontSettings) -> list[str]:
     client_auth = f"verify optional ca-file {cert} ca-ignore-err all crt-ignore-err all"
     return [
         "frontend connector",
-        _bind_tls(settings, settings.connector_port, f"crt {cert} ssl-min-ver TLSv1.3 {client_auth}"),
+        *_bind_tls(
+            settings, settings.connector_port, f"crt {cert} ssl-min-ver TLSv1.3 {client_auth}"
+        ),
         *_request_basics(settings, settings.connector_max_body_bytes),
         f"    http-request set-header {CLIENT_CERT_HEADER} %[ssl_c_der,base64] if {{ ssl_c_used }}",
         # MicroCloud reads our certificate from `GET /` before every call: never limited.
@@ -324,7 +331,7 @@ def _connector(settings: FrontSettings) -> list[str]:
 def _metrics(settings: FrontSettings) -> list[str]:
     return [
         "frontend metrics",
-        f"    bind :::{settings.metrics_port} v4v6",
+        *_binds(settings.metrics_port),
         "    no log",
         f"    http-request return status 404 {_DEFAULT} unless {{ path /metrics }}",
         f"    http-request del-header {CLIENT_CERT_HEADER}",
