@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 from pathlib import Path
 
 import requests
@@ -42,6 +43,7 @@ class Stack:
         connector_domain: str = CONNECTOR_DOMAIN,
         ports: tuple[int, int, int] | None = None,
         apps: tuple[str, ...] = APPS,
+        front_options: Mapping[str, Any] | None = None,
     ):
         """Describe a stack; nothing starts before `start()`.
 
@@ -55,6 +57,7 @@ class Stack:
             connector_domain: the connector host name put in join tokens.
             ports: management, connector and health ports; free ones if omitted.
             apps: which gunicorn apps to run.
+            front_options: FrontSettings fields to override (timeouts, body limits).
         """
         self.root = root
         self.database_url = database_url
@@ -91,6 +94,7 @@ class Stack:
             "MCM_METRICS_PORT": str(self.metrics_port),
             **(env or {}),
         }
+        self.front_options = dict(front_options or {})
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -152,7 +156,7 @@ class Stack:
             metrics_port=self.metrics_port,
             proxy_protocol=self.proxy_protocol,
             trusted_proxies=("127.0.0.1/32",) if self.proxy_protocol else (),
-            **limits,
+            **{**limits, **self.front_options},
         )
 
     def start(self) -> Stack:

@@ -115,6 +115,10 @@ class FrontSettings:
     """Per enrolled cluster certificate; per client address for every other connector call."""
     rate_limit_management: str = "600/minute"
     """Per client address."""
+    request_timeout_seconds: int = 15
+    """Time a client has to send a request's headers (then 408)."""
+    app_timeout_seconds: int = 65
+    """Time an app has to answer (then 504); above the apps' own statement timeouts."""
 
     def __post_init__(self) -> None:
         """Refuse values that would give a broken or injectable configuration."""
@@ -124,9 +128,14 @@ class FrontSettings:
                 raise ValueError(f"port out of range: {port}")
         if len(set(ports)) != len(ports):
             raise ValueError("management, connector, health and metrics ports must differ")
-        for size in (self.connector_max_body_bytes, self.management_max_body_bytes):
+        for size in (
+            self.connector_max_body_bytes,
+            self.management_max_body_bytes,
+            self.request_timeout_seconds,
+            self.app_timeout_seconds,
+        ):
             if size < 1:
-                raise ValueError(f"body limit must be positive: {size}")
+                raise ValueError(f"body limits and timeouts must be positive: {size}")
         for cidr in self.trusted_proxies:
             ipaddress.ip_network(cidr, strict=False)
         for path in (self.management_cert, self.connector_cert, self.run_dir):
@@ -143,7 +152,7 @@ def render_front_config(settings: FrontSettings) -> str:
     """Return the complete haproxy.cfg text for `settings`."""
     sections = (
         _global(settings),
-        _defaults(),
+        _defaults(settings),
         _tables(settings),
         _backends(settings),
         _management(settings),
@@ -168,7 +177,7 @@ def _global(settings: FrontSettings) -> list[str]:
     ]
 
 
-def _defaults() -> list[str]:
+def _defaults(settings: FrontSettings) -> list[str]:
     lines = [
         "defaults",
         "    mode http",
@@ -176,8 +185,8 @@ def _defaults() -> list[str]:
         "    option dontlognull",
         "    timeout connect 5s",
         "    timeout client 75s",
-        "    timeout server 65s",
-        "    timeout http-request 15s",
+        f"    timeout server {settings.app_timeout_seconds}s",
+        f"    timeout http-request {settings.request_timeout_seconds}s",
         "    timeout http-keep-alive 75s",
         "    timeout client-fin 5s",
         "    timeout tunnel 1h",
