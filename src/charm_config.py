@@ -6,8 +6,14 @@ import dataclasses
 import re
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-HEARTBEAT_RANGE = (10, 3600)
-JOIN_TOKEN_EXPIRY_RANGE = (60, 30 * 24 * 3600)
+# The bounds of every integer option; config.yaml states each in its description.
+RANGES: dict[str, tuple[int, int]] = {
+    "heartbeat-interval": (10, 3600),
+    # Seconds. The default spans three of MicroCloud's default 60 s intervals; the low end
+    # serves fleets whose clusters were set to beat faster (update_interval_seconds).
+    "offline-after": (30, 86400),
+    "join-token-expiry": (60, 30 * 24 * 3600),
+}
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
@@ -27,7 +33,9 @@ class CharmConfig:
     cluster_connector_domain: str = ""
     """Host name clusters connect to; in join tokens and the connector certificate."""
     heartbeat_interval: int = 60
-    """Seconds between two heartbeats of a cluster."""
+    """Seconds we suggest between heartbeats (`next_update_in_seconds`); MicroCloud ignores it."""
+    offline_after: int = 180
+    """Seconds without a heartbeat after which a cluster is shown offline."""
     join_token_expiry: int = 86400
     """Default join token lifetime in seconds."""
     rate_limit_connector: str = "60/minute"
@@ -51,8 +59,8 @@ class CharmConfig:
                 raise ValueError(f"{option} {value!r} is not a valid DNS name")
         if self.management_api_domain == self.cluster_connector_domain:
             raise ValueError("management-api-domain and cluster-connector-domain must differ")
-        _check_range("heartbeat-interval", self.heartbeat_interval, HEARTBEAT_RANGE)
-        _check_range("join-token-expiry", self.join_token_expiry, JOIN_TOKEN_EXPIRY_RANGE)
+        for option, bounds in RANGES.items():
+            _check_range(option, getattr(self, option.replace("-", "_")), bounds)
         for option, value in (
             ("rate-limit-connector", self.rate_limit_connector),
             ("rate-limit-management", self.rate_limit_management),

@@ -54,6 +54,7 @@ def render_env(
         "MCM_CONNECTOR_PORT": str(PUBLIC_CONNECTOR_PORT),
         "MCM_CONNECTOR_CERT_FILE": CONNECTOR_CERT,
         "MCM_HEARTBEAT_INTERVAL": str(config.heartbeat_interval),
+        "MCM_OFFLINE_AFTER": str(config.offline_after),
         "MCM_JOIN_TOKEN_EXPIRY": str(config.join_token_expiry),
         "MCM_RATE_LIMIT_CONNECTOR": config.rate_limit_connector,
         "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,

@@ -20,6 +20,7 @@ from tests.unit.builders import (
     workload_file,
 )
 from tests.unit.conftest import PebbleCalls
+from workload import parse_env_file
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
 NGINX_CONF = "/etc/cluster-manager/nginx.conf"
@@ -105,6 +106,7 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         "MCM_JOIN_TOKEN_EXPIRY=86400",
         "MCM_LOG_LEVEL=info",
         "MCM_METRICS_PORT=9102",
+        "MCM_OFFLINE_AFTER=180",
         "MCM_RATE_LIMIT_CONNECTOR=60/minute",
         "MCM_RATE_LIMIT_MANAGEMENT=600/minute",
         "MCM_REMOTE_WRITE_URLS=",
@@ -201,6 +203,17 @@ def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: 
     assert pebble_calls.calls == [("restart", ("management", "connector"))]
     env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
     assert "MCM_LOG_LEVEL=debug" in env
+
+
+def test_offline_after_is_rendered_independently_of_the_heartbeat_interval(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    config = {**CONFIG, "heartbeat-interval": 10, "offline-after": 600}
+
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(deployment.state, config=config))
+
+    env = parse_env_file(workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text())
+    assert env["MCM_HEARTBEAT_INTERVAL"] == "10"
+    assert env["MCM_OFFLINE_AFTER"] == "600"
 
 
 def test_unchanged_inputs_touch_no_service(ctx, ca: SigningCA, pebble_calls: PebbleCalls):

@@ -123,7 +123,13 @@ def test_fleet_gauges_come_from_the_database(stack: Stack):
     )
     last = value(after, "mcm_cluster_last_heartbeat_timestamp_seconds", cluster="m-fleet")
     assert abs(last - time.time()) < 60
-    assert value(after, "mcm_heartbeat_interval_seconds") == 60
+
+
+def test_offline_after_and_the_suggested_interval_are_exported(stack: Stack):
+    samples = scrape(stack)
+
+    assert value(samples, "mcm_offline_after_seconds") == 180
+    assert value(samples, "mcm_heartbeat_interval_seconds") == 60
 
 
 def test_rate_limited_requests_are_counted(stack: Stack):

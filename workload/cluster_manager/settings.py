@@ -26,6 +26,10 @@ class Settings:
     connector_port: int = 443
     connector_cert_file: Path = Path("/etc/cluster-manager/tls/connector.crt")
     heartbeat_interval: int = 60
+    """Seconds we suggest to clusters (`next_update_in_seconds`); MicroCloud ignores it."""
+    offline_after: int = 180
+    """Seconds without a heartbeat after which a cluster is offline. Independent of
+    `heartbeat_interval`: the cadence is the cluster's own `update_interval_seconds`."""
     join_token_expiry: int = 86400
     history_retention_days: int = 30
     rate_limit_connector: str = "60/minute"
@@ -73,11 +77,6 @@ class Settings:
         """Whether the browser login is configured (issuer and client ID are set)."""
         return bool(self.oidc_issuer and self.oidc_client_id)
 
-    @property
-    def offline_after_seconds(self) -> int:
-        """A cluster is offline once three heartbeats in a row are missing."""
-        return 3 * self.heartbeat_interval
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, after the file named by `MCM_ENV_FILE`."""
@@ -106,6 +105,7 @@ class Settings:
         positive = {
             "CONNECTOR_PORT": self.connector_port,
             "HEARTBEAT_INTERVAL": self.heartbeat_interval,
+            "OFFLINE_AFTER": self.offline_after,
             "JOIN_TOKEN_EXPIRY": self.join_token_expiry,
             "HISTORY_RETENTION_DAYS": self.history_retention_days,
             "WORKERS": self.workers,
