@@ -89,3 +89,10 @@ class Heartbeat(_Lenient):
         default_factory=list
     )
     ui_url: StrictStr = Field(default="", max_length=2048)
+    lxd_url: StrictStr = Field(default="", max_length=2048)
+    """The same link under the name MicroCloud is moving to (microcloud PR #1539)."""
+
+    @property
+    def lxd_ui_url(self) -> str:
+        """The cluster's LXD UI link: `lxd_url` when sent and non-empty, else `ui_url`."""
+        return self.lxd_url or self.ui_url
