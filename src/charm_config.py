@@ -13,6 +13,8 @@ RANGES: dict[str, tuple[int, int]] = {
     # serves fleets whose clusters were set to beat faster (update_interval_seconds).
     "offline-after": (30, 86400),
     "join-token-expiry": (60, 30 * 24 * 3600),
+    # MiB. A heartbeat carries every member's LXD metrics, about 10 KB per instance.
+    "connector-max-body-size": (1, 1024),
 }
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -38,6 +40,8 @@ class CharmConfig:
     """Seconds without a heartbeat after which a cluster is shown offline."""
     join_token_expiry: int = 86400
     """Default join token lifetime in seconds."""
+    connector_max_body_size: int = 64
+    """MiB a connector request body may hold (the app and the TLS front both refuse more)."""
     rate_limit_connector: str = "60/minute"
     """Rate limit of the connector, per cluster certificate."""
     rate_limit_management: str = "600/minute"

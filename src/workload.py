@@ -56,6 +56,7 @@ def render_env(
         "MCM_HEARTBEAT_INTERVAL": str(config.heartbeat_interval),
         "MCM_OFFLINE_AFTER": str(config.offline_after),
         "MCM_JOIN_TOKEN_EXPIRY": str(config.join_token_expiry),
+        "MCM_CONNECTOR_MAX_BODY_MIB": str(config.connector_max_body_size),
         "MCM_RATE_LIMIT_CONNECTOR": config.rate_limit_connector,
         "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,
         "MCM_LOG_LEVEL": config.log_level,

@@ -41,6 +41,14 @@ from tests.unit.builders import (
         ({"offline-after": 10}, "offline-after must be between 30 and 86400, got 10"),
         ({"offline-after": 100000}, "offline-after must be between 30 and 86400, got 100000"),
         (
+            {"connector-max-body-size": 0},
+            "connector-max-body-size must be between 1 and 1024, got 0",
+        ),
+        (
+            {"connector-max-body-size": 2048},
+            "connector-max-body-size must be between 1 and 1024, got 2048",
+        ),
+        (
             {"join-token-expiry": 10},
             "join-token-expiry must be between 60 and 2592000, got 10",
         ),

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cluster_manager.settings import Settings
 
 from tests.support import raw_tls
 from tools import pki
@@ -222,9 +223,10 @@ def test_join_with_fields_from_a_newer_microcloud_enrolls_the_cluster(stack: Sta
 
 def test_join_with_oversized_body_is_refused_by_size(stack: Stack) -> None:
     context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+    over_the_default = Settings(database_url="", connector_domain="").connector_max_body_bytes + 1
 
     response = raw_tls.announce_body(
-        stack.connector_port, CONNECTOR_DOMAIN, context, "/1.0/remote-cluster", 17 * 1024 * 1024
+        stack.connector_port, CONNECTOR_DOMAIN, context, "/1.0/remote-cluster", over_the_default
     )
 
     assert response.status == 413

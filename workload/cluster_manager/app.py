@@ -19,7 +19,6 @@ from .settings import Settings
 from .ui import install as install_ui
 from .webapp import client_address, create_app
 
-CONNECTOR_MAX_BODY = 16 * 1024 * 1024
 MANAGEMENT_MAX_BODY = 1024 * 1024
 
 
@@ -38,7 +37,7 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
         [connector_blueprint],
         rate_limit=settings.rate_limit_connector,
         rate_limit_key=_connector_limit_key,
-        max_body_bytes=CONNECTOR_MAX_BODY,
+        max_body_bytes=settings.connector_max_body_bytes,
         db=db,
     )
     remote_write.install(

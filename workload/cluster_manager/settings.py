@@ -32,6 +32,8 @@ class Settings:
     `heartbeat_interval`: the cadence is the cluster's own `update_interval_seconds`."""
     join_token_expiry: int = 86400
     history_retention_days: int = 30
+    connector_max_body_mib: int = 64
+    """Largest connector request body in MiB; heartbeats carry every member's LXD metrics."""
     rate_limit_connector: str = "60/minute"
     rate_limit_management: str = "600/minute"
     log_level: str = "info"
@@ -66,6 +68,11 @@ class Settings:
     def connector_address(self) -> str:
         """`host:port` that clusters are told to reach, as put in join tokens."""
         return f"{self.connector_domain}:{self.connector_port}"
+
+    @property
+    def connector_max_body_bytes(self) -> int:
+        """`connector_max_body_mib` in bytes: the connector app's MAX_CONTENT_LENGTH."""
+        return self.connector_max_body_mib * 1024 * 1024
 
     @property
     def remote_write_targets(self) -> tuple[str, ...]:
@@ -107,6 +114,7 @@ class Settings:
             "HEARTBEAT_INTERVAL": self.heartbeat_interval,
             "OFFLINE_AFTER": self.offline_after,
             "JOIN_TOKEN_EXPIRY": self.join_token_expiry,
+            "CONNECTOR_MAX_BODY_MIB": self.connector_max_body_mib,
             "HISTORY_RETENTION_DAYS": self.history_retention_days,
             "WORKERS": self.workers,
             "DB_POOL_SIZE": self.db_pool_size,
