@@ -16,7 +16,14 @@ from typing import Any
 import ops
 
 from connector_identity import ConnectorIdentityStore
+from constants import PUBLIC_CONNECTOR_PORT
 from workload import EXIT_DATABASE_UNAVAILABLE, CommandError, Workload
+
+# The key of the pinned fingerprint in `microcloud cluster-manager set`, by MicroCloud release
+# (canonical/microcloud cmd/microcloud/cluster_manager.go): dashed in 3.1 and 3.2, where the
+# cluster manager first shipped, with underscores from 3.3. `addresses` is the same in all.
+FINGERPRINT_KEY = "certificate_fingerprint"
+FINGERPRINT_KEY_3_1 = "certificate-fingerprint"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +78,13 @@ class RotateParams:
     """Parameters of rotate-connector-certificate."""
 
     confirm: bool = False
+
+
+def _cluster_command(key: str, fingerprint: str, address: str | None) -> str:
+    """What an enrolled cluster runs to trust the new connector certificate (and address)."""
+    steps = [f"microcloud cluster-manager set addresses {address}"] if address else []
+    steps.append(f"microcloud cluster-manager set {key} {fingerprint}")
+    return " && ".join(steps)
 
 
 def _require_name(param: str, value: str) -> None:
@@ -185,15 +199,21 @@ class ClusterManagerActions(ops.Object):
             event.fail(str(error))
             return
         self._reconcile()
-        command = f"microcloud cluster-manager set certificate_fingerprint {identity.fingerprint}"
+        # After a domain change the clusters must also be told where the connector moved.
+        moved = previous is not None and not previous.matches(domain)
+        address = f"{domain}:{PUBLIC_CONNECTOR_PORT}" if moved else None
+        command = _cluster_command(FINGERPRINT_KEY, identity.fingerprint, address)
+        command_3_1 = _cluster_command(FINGERPRINT_KEY_3_1, identity.fingerprint, address)
         event.set_results(
             {
                 "fingerprint": identity.fingerprint,
                 "previous-fingerprint": previous.fingerprint if previous else "",
                 "command": command,
+                "command-microcloud-3-1-and-3-2": command_3_1,
                 "message": (
-                    "the connector certificate was replaced; every enrolled cluster must now run: "
-                    + command
+                    "the connector certificate was replaced; on one member of every enrolled"
+                    f" cluster run: {command} (MicroCloud 3.3 and later) or {command_3_1}"
+                    " (MicroCloud 3.1 and 3.2)"
                 ),
             }
         )

@@ -5,16 +5,22 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from cluster_manager.front import RateLimitError, parse_rate_limits
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
-HEARTBEAT_RANGE = (10, 3600)
-JOIN_TOKEN_EXPIRY_RANGE = (60, 30 * 24 * 3600)
+# The bounds of every integer option; config.yaml states each in its description.
+RANGES: dict[str, tuple[int, int]] = {
+    "heartbeat-interval": (10, 3600),
+    # Seconds. The default spans three of MicroCloud's default 60 s intervals; the low end
+    # serves fleets whose clusters were set to beat faster (update_interval_seconds).
+    "offline-after": (30, 86400),
+    "join-token-expiry": (60, 30 * 24 * 3600),
+    # MiB. A heartbeat carries every member's LXD metrics, about 10 KB per instance.
+    "connector-max-body-size": (1, 1024),
+}
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
-# The rate limit syntax of the `limits` library the workload parses it with:
-# "<amount>/<unit>", "<amount> per <n> <unit>s", several joined by ",", ";" or "|".
-_ONE_LIMIT = r"\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*"
-_RATE_LIMIT = re.compile(rf"^{_ONE_LIMIT}([,;|]{_ONE_LIMIT})*$")
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
@@ -27,11 +33,15 @@ class CharmConfig:
     cluster_connector_domain: str = ""
     """Host name clusters connect to; in join tokens and the connector certificate."""
     heartbeat_interval: int = 60
-    """Seconds between two heartbeats of a cluster."""
+    """Seconds we suggest between heartbeats (`next_update_in_seconds`); MicroCloud ignores it."""
+    offline_after: int = 180
+    """Seconds without a heartbeat after which a cluster is shown offline."""
     join_token_expiry: int = 86400
     """Default join token lifetime in seconds."""
+    connector_max_body_size: int = 64
+    """MiB a connector request body may hold (the app and the TLS front both refuse more)."""
     rate_limit_connector: str = "60/minute"
-    """Rate limit of the connector, per cluster certificate."""
+    """Rate limit of the connector, per enrolled cluster certificate, else per address."""
     rate_limit_management: str = "600/minute"
     """Rate limit of the management API, per client address."""
     log_level: str = "info"
@@ -51,14 +61,16 @@ class CharmConfig:
                 raise ValueError(f"{option} {value!r} is not a valid DNS name")
         if self.management_api_domain == self.cluster_connector_domain:
             raise ValueError("management-api-domain and cluster-connector-domain must differ")
-        _check_range("heartbeat-interval", self.heartbeat_interval, HEARTBEAT_RANGE)
-        _check_range("join-token-expiry", self.join_token_expiry, JOIN_TOKEN_EXPIRY_RANGE)
+        for option, bounds in RANGES.items():
+            _check_range(option, getattr(self, option.replace("-", "_")), bounds)
         for option, value in (
             ("rate-limit-connector", self.rate_limit_connector),
             ("rate-limit-management", self.rate_limit_management),
         ):
-            if not _RATE_LIMIT.match(value):
-                raise ValueError(f"{option} {value!r} is not a rate limit like 60/minute")
+            try:
+                parse_rate_limits(value)
+            except RateLimitError as error:
+                raise ValueError(f"{option} {error}") from None
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log-level must be one of {', '.join(LOG_LEVELS)}")
         if self.grafana_url and not _URL.match(self.grafana_url):

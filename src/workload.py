@@ -51,7 +51,9 @@ def render_env(
         "MCM_CONNECTOR_PORT": str(PUBLIC_CONNECTOR_PORT),
         "MCM_CONNECTOR_CERT_FILE": CONNECTOR_CERT,
         "MCM_HEARTBEAT_INTERVAL": str(config.heartbeat_interval),
+        "MCM_OFFLINE_AFTER": str(config.offline_after),
         "MCM_JOIN_TOKEN_EXPIRY": str(config.join_token_expiry),
+        "MCM_CONNECTOR_MAX_BODY_MIB": str(config.connector_max_body_size),
         "MCM_RATE_LIMIT_CONNECTOR": config.rate_limit_connector,
         "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,
         "MCM_LOG_LEVEL": config.log_level,
@@ -100,6 +102,7 @@ def front_settings(
         trusted_proxies=tuple(trusted_proxies) if proxy_protocol else (),
         rate_limit_connector=config.rate_limit_connector,
         rate_limit_management=config.rate_limit_management,
+        connector_max_body_bytes=config.connector_max_body_size * 1024 * 1024,
     )
 
 

@@ -167,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ports=(args.management_port, args.connector_port, args.health_port),
         env={
             "MCM_HEARTBEAT_INTERVAL": str(max(1, round(args.interval))),
+            # The simulated fleet's cadence is known here: show a stopped one offline soon.
+            "MCM_OFFLINE_AFTER": str(max(1, round(3 * args.interval))),
             **login_env,
         },
     )

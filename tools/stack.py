@@ -13,12 +13,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import requests
 from cluster_manager.front import FrontSettings, render_front_config
-from cluster_manager.settings import render_env_file
+from cluster_manager.settings import Settings, render_env_file
 
 from tools import pki
 from tools.ports import free_port, wait_for_port
@@ -137,15 +137,8 @@ class Stack:
         self.front_config.write_text(render_front_config(self.front_settings()))
 
     def front_settings(self) -> FrontSettings:
-        """The front's settings for this stack; rate limits as the env file has them."""
-        limits = {
-            field: self.env[variable]
-            for field, variable in (
-                ("rate_limit_connector", "MCM_RATE_LIMIT_CONNECTOR"),
-                ("rate_limit_management", "MCM_RATE_LIMIT_MANAGEMENT"),
-            )
-            if variable in self.env
-        }
+        """The front's settings for this stack: limits as the env file has them (as the charm)."""
+        settings = Settings.from_env(self.env)
         return FrontSettings(
             management_cert=str(self.tls_dir / "management.crt"),
             connector_cert=str(self.tls_dir / "connector.crt"),
@@ -156,7 +149,10 @@ class Stack:
             metrics_port=self.metrics_port,
             proxy_protocol=self.proxy_protocol,
             trusted_proxies=("127.0.0.1/32",) if self.proxy_protocol else (),
-            **{**limits, **self.front_options},
+            rate_limit_connector=settings.rate_limit_connector,
+            rate_limit_management=settings.rate_limit_management,
+            connector_max_body_bytes=settings.connector_max_body_bytes,
+            **self.front_options,
         )
 
     def start(self) -> Stack:

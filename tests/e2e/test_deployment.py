@@ -6,8 +6,8 @@ See deployment.py for how the charm's output becomes running processes and what 
 from __future__ import annotations
 
 import json
-import time
 import ssl
+import time
 from collections.abc import Iterator
 from typing import Any
 

@@ -81,16 +81,24 @@ def request(
 
 
 def announce_body(
-    port: int, server_name: str, context: ssl.SSLContext, path: str, length: int
+    port: int,
+    server_name: str,
+    context: ssl.SSLContext,
+    path: str,
+    length: int,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
 ) -> RawResponse:
-    """POST headers announcing a `length`-byte body, then read the answer without sending it.
+    """Send headers announcing a `length`-byte body, then read the answer without sending it.
 
     A server that judges the size from the headers answers at once; sending megabytes it
     will refuse anyway would only race its closing of the connection.
     """
     connection = _LoopbackTLSConnection(server_name, port, context)
     try:
-        connection.putrequest("POST", path)
+        connection.putrequest(method, path)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
         connection.putheader("Content-Length", str(length))
         connection.endheaders()
         response = connection.getresponse()

@@ -284,12 +284,33 @@ def test_rotation_reports_the_new_fingerprint_and_what_clusters_must_run(ctx, de
     )
 
     new = out.get_relation(deployment.peers.id).local_app_data["connector-fingerprint"]
+    # MicroCloud 3.3 renamed the CLI key; 3.1 and 3.2 spell it with a dash.
     command = f"microcloud cluster-manager set certificate_fingerprint {new}"
+    command_3_1 = f"microcloud cluster-manager set certificate-fingerprint {new}"
     assert new != old
     assert ctx.action_results == {
         "fingerprint": new,
         "previous-fingerprint": old,
         "command": command,
-        "message": "the connector certificate was replaced; every enrolled cluster must now "
-        f"run: {command}",
+        "command-microcloud-3-1-and-3-2": command_3_1,
+        "message": "the connector certificate was replaced; on one member of every enrolled "
+        f"cluster run: {command} (MicroCloud 3.3 and later) or {command_3_1} "
+        "(MicroCloud 3.1 and 3.2)",
     }
+
+
+def test_rotation_after_a_domain_change_also_gives_clusters_the_new_address(ctx, deployment):
+    state = dataclasses.replace(
+        deployment.state, config={**CONFIG, "cluster-connector-domain": "new.example.com"}
+    )
+
+    out = ctx.run(ctx.on.action("rotate-connector-certificate", params={"confirm": True}), state)
+
+    new = out.get_relation(deployment.peers.id).local_app_data["connector-fingerprint"]
+    move = "microcloud cluster-manager set addresses new.example.com:443"
+    assert ctx.action_results["command"] == (
+        f"{move} && microcloud cluster-manager set certificate_fingerprint {new}"
+    )
+    assert ctx.action_results["command-microcloud-3-1-and-3-2"] == (
+        f"{move} && microcloud cluster-manager set certificate-fingerprint {new}"
+    )

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not instal
 SILENT_ANNOTATIONS = {
     "summary": "MicroCloud cluster {cluster} stopped sending heartbeats",
     "description": (
-        "No heartbeat from cluster {cluster} for more than three heartbeat intervals. Check"
-        " that its microcloudd runs and can reach the cluster connector domain."
+        "No heartbeat from cluster {cluster} for longer than offline-after seconds. Check that"
+        " its microcloudd runs and can reach the cluster connector domain, and that"
+        " offline-after exceeds its update_interval_seconds."
     ),
 }
 
@@ -43,11 +44,12 @@ def test_rules_pass_promtool_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_cluster_silent_for_three_heartbeat_intervals_fires_and_a_chatty_one_does_not(
+def test_a_cluster_silent_for_longer_than_offline_after_fires_and_a_chatty_one_does_not(
     tmp_path: Path,
 ):
     # Two units report the same clusters (shared database); "quiet" last reported at t=0,
-    # "chatty" every minute. Silent means time() - last > 3 * 60 s, for one minute.
+    # "chatty" every minute. Silent means time() - last > offline-after (180 s), for one
+    # minute; the suggested heartbeat interval (10 s here) plays no part.
     series = []
     for unit in ("mcm/0", "mcm/1"):
         series += [
@@ -59,7 +61,8 @@ def test_a_cluster_silent_for_three_heartbeat_intervals_fires_and_a_chatty_one_d
                 "series": f'{LAST_HEARTBEAT}{{cluster="chatty",juju_unit="{unit}"}}',
                 "values": "0+60x20",
             },
-            {"series": f'mcm_heartbeat_interval_seconds{{juju_unit="{unit}"}}', "values": "60x20"},
+            {"series": f'mcm_offline_after_seconds{{juju_unit="{unit}"}}', "values": "180x20"},
+            {"series": f'mcm_heartbeat_interval_seconds{{juju_unit="{unit}"}}', "values": "10x20"},
         ]
     tests = {
         "rule_files": [str(RULES)],

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from ops import testing
 
-from charm_config import CharmConfig
+from charm_config import RANGES, CharmConfig
 from tests.unit.builders import (
     CONFIG,
     MODEL,
@@ -38,17 +38,28 @@ from tests.unit.builders import (
             "management-api-domain and cluster-connector-domain must differ",
         ),
         ({"heartbeat-interval": 5}, "heartbeat-interval must be between 10 and 3600, got 5"),
+        ({"offline-after": 10}, "offline-after must be between 30 and 86400, got 10"),
+        ({"offline-after": 100000}, "offline-after must be between 30 and 86400, got 100000"),
+        (
+            {"connector-max-body-size": 0},
+            "connector-max-body-size must be between 1 and 1024, got 0",
+        ),
+        (
+            {"connector-max-body-size": 2048},
+            "connector-max-body-size must be between 1 and 1024, got 2048",
+        ),
         (
             {"join-token-expiry": 10},
             "join-token-expiry must be between 60 and 2592000, got 10",
         ),
         (
             {"rate-limit-connector": "lots"},
-            "rate-limit-connector 'lots' is not a rate limit like 60/minute",
+            "rate-limit-connector 'lots' is not a rate limit like 60/minute or 10/second;600/hour",
         ),
         (
             {"rate-limit-management": "10/fortnight"},
-            "rate-limit-management '10/fortnight' is not a rate limit like 60/minute",
+            "rate-limit-management '10/fortnight' is not a rate limit like 60/minute or"
+            " 10/second;600/hour",
         ),
         ({"log-level": "verbose"}, "log-level must be one of debug, info, warning, error"),
     ],
@@ -81,6 +92,13 @@ def test_defaults_match_config_yaml():
     options = yaml.safe_load((ROOT / "config.yaml").read_text())["options"]
     for field in dataclasses.fields(CharmConfig):
         assert options[field.name.replace("_", "-")]["default"] == field.default
+
+
+def test_every_range_is_stated_in_config_yaml():
+    options = yaml.safe_load((ROOT / "config.yaml").read_text())["options"]
+    for option, (low, high) in RANGES.items():
+        assert options[option]["type"] == "int"
+        assert f"Between {low} and {high}" in options[option]["description"], option
 
 
 def test_invalid_config_leaves_the_running_workload_alone(ctx, ca: SigningCA):

@@ -20,6 +20,7 @@ from tests.unit.builders import (
     workload_file,
 )
 from tests.unit.conftest import PebbleCalls
+from workload import parse_env_file
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
 FRONT_CONFIG = "/etc/cluster-manager/haproxy.cfg"
@@ -96,6 +97,7 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         "MCM_CA_BUNDLE_FILE=/etc/cluster-manager/tls/ca-bundle.crt",
         "MCM_CONNECTOR_CERT_FILE=/etc/cluster-manager/tls/connector.crt",
         "MCM_CONNECTOR_DOMAIN=cc.example.com",
+        "MCM_CONNECTOR_MAX_BODY_MIB=64",
         "MCM_CONNECTOR_PORT=443",
         "MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@"
         "postgresql-k8s-primary.mcm.svc.cluster.local:5432/cluster_manager",
@@ -104,6 +106,7 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         "MCM_JOIN_TOKEN_EXPIRY=86400",
         "MCM_LOG_LEVEL=info",
         "MCM_METRICS_PORT=9102",
+        "MCM_OFFLINE_AFTER=180",
         "MCM_RATE_LIMIT_CONNECTOR=60/minute",
         "MCM_RATE_LIMIT_MANAGEMENT=600/minute",
         "MCM_REMOTE_WRITE_URLS=",
@@ -197,6 +200,27 @@ def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: 
     assert pebble_calls.calls == [("restart", ("management", "connector"))]
     env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
     assert "MCM_LOG_LEVEL=debug" in env
+
+
+def test_offline_after_is_rendered_independently_of_the_heartbeat_interval(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    config = {**CONFIG, "heartbeat-interval": 10, "offline-after": 600}
+
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(deployment.state, config=config))
+
+    env = parse_env_file(workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text())
+    assert env["MCM_HEARTBEAT_INTERVAL"] == "10"
+    assert env["MCM_OFFLINE_AFTER"] == "600"
+
+
+def test_connector_max_body_size_is_rendered_in_mib(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    config = {**CONFIG, "connector-max-body-size": 256}
+
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(deployment.state, config=config))
+
+    env = parse_env_file(workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text())
+    assert env["MCM_CONNECTOR_MAX_BODY_MIB"] == "256"
 
 
 def test_unchanged_inputs_touch_no_service(ctx, ca: SigningCA, pebble_calls: PebbleCalls):

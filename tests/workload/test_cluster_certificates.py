@@ -76,7 +76,9 @@ def test_a_heartbeat_presenting_a_certificate_that_expired_since_joining_is_refu
     short_lived = pki.cluster_certificate(
         "expiring-1", not_before=now - timedelta(minutes=1), not_after=now + timedelta(seconds=2)
     )
-    client = MicroCloudClient(stack.mint_token("shape-expiring"), short_lived, resolve=stack.resolve)
+    client = MicroCloudClient(
+        stack.mint_token("shape-expiring"), short_lived, resolve=stack.resolve
+    )
     assert client.join().ok
     client.close()
     time.sleep(2.5)

@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.support import raw_tls
 from tools import pki
 from tools.microcloud import MicroCloudClient
@@ -92,6 +94,31 @@ def test_heartbeat_with_fields_from_a_newer_microcloud_is_accepted(stack: Stack)
     response = client.heartbeat({**HEARTBEAT, "gpu_count": 4})
 
     assert response.status == 200
+
+
+MEMBER_URL = "https://10.0.0.1:8443"
+BALANCER_URL = "https://lxd.example.com"
+
+
+@pytest.mark.parametrize(
+    ("links", "shown"),
+    [
+        ({"lxd_url": BALANCER_URL}, BALANCER_URL),
+        ({"ui_url": MEMBER_URL, "lxd_url": BALANCER_URL}, BALANCER_URL),
+        ({"ui_url": MEMBER_URL, "lxd_url": ""}, MEMBER_URL),
+    ],
+    ids=["lxd-url-only", "lxd-url-wins", "empty-lxd-url-falls-back"],
+)
+def test_the_lxd_ui_link_is_lxd_url_when_sent_else_ui_url(
+    stack: Stack, links: dict[str, str], shown: str, request: pytest.FixtureRequest
+) -> None:
+    # MicroCloud is renaming ui_url to lxd_url (microcloud PR #1539); both must show.
+    name = "hb-link-" + request.node.callspec.id
+    client = _enrolled(stack, name)
+
+    assert client.heartbeat({**HEARTBEAT, **links}).ok
+
+    assert _cluster(stack, name)["ui_url"] == shown
 
 
 def test_heartbeat_with_wrong_types_is_a_bad_request_and_stores_nothing(stack: Stack) -> None:

@@ -8,6 +8,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from cluster_manager.settings import Settings
+
 from tests.support import raw_tls
 from tools import pki
 from tools.microcloud import MicroCloudClient
@@ -176,30 +179,58 @@ def test_join_with_malformed_json_is_a_bad_request(stack: Stack) -> None:
     assert response.json["error_code"] == 400
 
 
-def test_join_with_wrong_types_is_a_bad_request(stack: Stack) -> None:
-    body = json.dumps({"cluster_name": 7, "cluster_certificate": [], "token": None}).encode()
+def test_join_with_a_number_for_the_cluster_name_is_a_bad_request_naming_it(
+    stack: Stack,
+) -> None:
+    # Go's decoder refuses a number for a string field; so do we, and the token survives.
+    token = stack.mint_token("join-number")
+    body = _join_body(
+        "join-number", pki.cluster_certificate("number").cert_pem, token, cluster_name=5
+    )
 
     response = _connector_post(stack, body)
 
     assert response.status == 400
-    assert "cluster_name" in response.json["error"]
+    assert response.json["error"].startswith("invalid request: cluster_name:")
+    assert _client(stack, token).join().ok
 
 
-def test_join_with_unknown_fields_is_a_bad_request(stack: Stack) -> None:
+@pytest.mark.parametrize("how", ["null", "absent"])
+def test_join_with_a_null_or_absent_cluster_name_says_the_name_is_required(
+    stack: Stack, how: str
+) -> None:
+    # Go leaves a null or missing string at "", and upstream's handler then says so.
+    fields = json.loads(_join_body(f"join-{how}", pki.cluster_certificate(how).cert_pem, "t"))
+    if how == "null":
+        fields["cluster_name"] = None
+    else:
+        del fields["cluster_name"]
+
+    response = _connector_post(stack, json.dumps(fields).encode())
+
+    assert response.status == 400
+    assert response.json["error"] == "remote cluster name is required"
+
+
+def test_join_with_fields_from_a_newer_microcloud_enrolls_the_cluster(stack: Stack) -> None:
+    # Go's decoder, which upstream's server uses, ignores fields it does not know.
     token = stack.mint_token("join-extra")
-    body = _join_body("join-extra", pki.cluster_certificate("x").cert_pem, token, admin=True)
+    body = _join_body(
+        "join-extra", pki.cluster_certificate("x").cert_pem, token, cluster_uuid="u-1"
+    )
 
     response = _connector_post(stack, body)
 
-    assert response.status == 400
-    assert "admin" in response.json["error"]
+    assert response.status == 200
+    assert "join-extra" in _cluster_names(stack)
 
 
 def test_join_with_oversized_body_is_refused_by_size(stack: Stack) -> None:
     context = raw_tls.tls_context(stack.connector_identity.cert_pem)
+    over_the_default = Settings(database_url="", connector_domain="").connector_max_body_bytes + 1
 
     response = raw_tls.announce_body(
-        stack.connector_port, CONNECTOR_DOMAIN, context, "/1.0/remote-cluster", 17 * 1024 * 1024
+        stack.connector_port, CONNECTOR_DOMAIN, context, "/1.0/remote-cluster", over_the_default
     )
 
     assert response.status == 413

@@ -1,8 +1,11 @@
-"""What the TLS front answers by itself: always an LXD error envelope with the security headers.
+"""What the TLS front answers by itself: an LXD error envelope with the security headers.
 
 The apps never see these requests, so each refusal must read like the apps' own: a JSON
 envelope whose `error_code` is the HTTP status, and the headers a browser needs to never
-render or frame it.
+render or frame it. One exception, HAProxy's and not ours to change: requests its HTTP/1
+parser cannot read at all (a malformed request line, headers past its 16 KiB buffer) and
+clients that never finish their headers get HAProxy's own short 400/408 page on 2.6 and 2.8,
+which ignore custom errors at that stage (haproxy/haproxy#3032, fixed in 3.2).
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ def _management(stack: Stack, method: str, path: str, **kwargs) -> RawResponse:
     )
 
 
-@pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
-def test_trace_and_connect_are_405_without_allow(stack: Stack, method: str) -> None:
-    response = _connector(stack, method, "/")
+@pytest.mark.parametrize(("method", "target"), [("TRACE", "/"), ("CONNECT", "example.com:443")])
+def test_trace_and_connect_are_405_without_allow(stack: Stack, method: str, target: str) -> None:
+    # A CONNECT's Host must be its target, or HAProxy's parser refuses it before any rule.
+    response = _connector(stack, method, target, headers={"Host": "example.com:443"})
 
     assert_front_envelope(response, 405)
     assert "allow" not in {name.lower() for name in response.headers}
@@ -71,19 +75,15 @@ def test_overlong_headers_are_431(stack: Stack) -> None:
     assert_front_envelope(response, 431)
 
 
-def test_headers_beyond_the_front_buffer_are_400(stack: Stack) -> None:
-    headers = {f"X-Filler-{number}": "b" * 1000 for number in range(20)}
-
-    response = _management(stack, "GET", "/1.0/status", headers=headers)
-
-    assert_front_envelope(response, 400)
-
-
 def test_a_management_body_over_one_mebibyte_is_413(stack: Stack) -> None:
     context = raw_tls.tls_context(stack.management_identity.cert_pem)
 
     response = raw_tls.announce_body(
-        stack.management_port, MANAGEMENT_DOMAIN, context, "/1.0/remote-cluster-join-token", 2**20 + 1
+        stack.management_port,
+        MANAGEMENT_DOMAIN,
+        context,
+        "/1.0/remote-cluster-join-token",
+        2**20 + 1,
     )
 
     assert_front_envelope(response, 413)
@@ -210,18 +210,3 @@ def test_an_app_that_does_not_answer_in_time_is_504(management_only: Stack) -> N
         server.close()
 
     assert_front_envelope(response, 504)
-
-
-def test_a_client_that_does_not_finish_its_request_in_time_is_408(management_only: Stack) -> None:
-    context = raw_tls.tls_context(management_only.management_identity.cert_pem)
-    with (
-        socket.create_connection(("127.0.0.1", management_only.management_port)) as sock,
-        context.wrap_socket(sock, server_hostname=MANAGEMENT_DOMAIN) as tls,
-    ):
-        tls.sendall(b"GET /1.0/status HTTP/1.1\r\nHost: cm\r\n")
-        answer = tls.makefile("rb").read().decode()
-
-    head, _, body = answer.partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 408")
-    assert '"error_code":408' in body
-    assert "x-content-type-options: nosniff" in head.lower()

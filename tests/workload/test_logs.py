@@ -15,7 +15,9 @@ from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 DB_PASSWORD = "pw-Zx81-never-logged"
-NGINX_ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] ")
+HAPROXY_NOTICE_LINE = re.compile(r"^\[(NOTICE|WARNING|ALERT)\] +\(\d+\) : ")
+HAPROXY_CONNECTION_ERROR_LINE = re.compile(r"^[0-9a-f.:]+:\d+ \[[^]]+\] \w+/\d+: ")
+"""HAProxy 2.6 writes failed TLS handshakes in this format (2.7+: JSON, `error-log-format`)."""
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def secrets_used(stack: Stack) -> list[str]:
 
 
 def test_no_secret_or_token_appears_in_any_service_output(stack: Stack, secrets_used: list[str]):
-    for service in ("nginx", "management", "connector"):
+    for service in ("haproxy", "management", "connector"):
         output = stack.log(service)
 
         assert output, service
@@ -73,13 +75,16 @@ def test_every_line_of_the_apps_is_one_json_object(stack: Stack, secrets_used: l
             assert {"time", "level", "logger", "message"} <= set(entry), line
 
 
-def test_nginx_prints_json_access_lines_and_nginx_format_error_lines(
+def test_haproxy_prints_json_access_lines_and_its_own_notices(
     stack: Stack, secrets_used: list[str]
 ):
-    lines = stack.log("nginx").splitlines()
+    lines = stack.log("haproxy").splitlines()
 
     access = [json.loads(line) for line in lines if line.startswith("{")]
     others = [line for line in lines if not line.startswith("{")]
     assert any(entry["path"] == "/1.0/remote-cluster/status" for entry in access)
-    assert all(entry["source"] == "nginx" for entry in access)
-    assert all(NGINX_ERROR_LINE.match(line) for line in others), others
+    assert all(entry["source"] == "haproxy" for entry in access)
+    assert all(
+        HAPROXY_NOTICE_LINE.match(line) or HAPROXY_CONNECTION_ERROR_LINE.match(line)
+        for line in others
+    ), others

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tests.support import raw_tls
 from tests.support.clusters import enroll
 from tests.support.openapi import ValidatedSession
-from tools.stack import Stack
+from tools.stack import MANAGEMENT_DOMAIN, Stack
 
 CLUSTER = "bad-input-target"
 TOKENS = "/1.0/remote-cluster-join-token"
@@ -96,16 +97,25 @@ def test_oversized_body_is_413_and_changes_nothing(
     management_api: ValidatedSession, stack: Stack
 ) -> None:
     before = _state(management_api, stack)
-    body = json.dumps({"description": "x" * (ONE_MIB + 1)}).encode()
+    context = raw_tls.tls_context(stack.management_identity.cert_pem)
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": str(management_api.headers["Authorization"]),
+    }
 
-    response = management_api.patch(
-        f"{stack.management_url}/1.0/remote-cluster/{CLUSTER}",
-        data=body,
-        headers={"Content-Type": "application/json"},
+    # The front answers from the headers; a client still sending would see the connection close.
+    response = raw_tls.announce_body(
+        stack.management_port,
+        MANAGEMENT_DOMAIN,
+        context,
+        f"/1.0/remote-cluster/{CLUSTER}",
+        ONE_MIB + 1,
+        method="PATCH",
+        headers=headers,
     )
 
-    assert response.status_code == 413
-    assert response.json()["error_code"] == 413
+    assert response.status == 413
+    assert response.json["error_code"] == 413
     assert _state(management_api, stack) == before
 
 

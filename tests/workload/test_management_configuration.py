@@ -73,6 +73,7 @@ def test_configuration_reports_our_settings(
 
     values = {key: entry["value"] for key, entry in configuration.items()}
     assert values["heartbeat_interval"] == "60"
+    assert values["offline_after"] == "180"
     assert values["join_token_expiry"] == "86400"
     assert values["history_retention_days"] == "30"
     assert values["rate_limit_connector"] == "60/minute"

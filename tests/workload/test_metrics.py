@@ -1,4 +1,4 @@
-"""The unit's own metrics, scraped from nginx's plain-HTTP metrics listener of a running stack."""
+"""The unit's own metrics, scraped from the front's plain-HTTP metrics listener of a stack."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from tools.payloads import PayloadGenerator
 from tools.postgres import PostgresServer
 from tools.stack import Stack
 
-CONNECTOR_LIMIT_PER_WORKER = 50
+CONNECTOR_LIMIT = 50
+"""Heartbeats per minute per enrolled cluster, for the whole unit."""
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def stack(
     url = postgres.create_database("metrics_stack")
     env = {
         "MCM_REMOTE_WRITE_URLS": receiver.url,
-        "MCM_RATE_LIMIT_CONNECTOR": f"{CONNECTOR_LIMIT_PER_WORKER}/minute",
+        "MCM_RATE_LIMIT_CONNECTOR": f"{CONNECTOR_LIMIT}/minute",
     }
     running = Stack(Path(tmp_path_factory.mktemp("metrics")), url, env=env).start()
     try:
@@ -123,27 +124,27 @@ def test_fleet_gauges_come_from_the_database(stack: Stack):
     )
     last = value(after, "mcm_cluster_last_heartbeat_timestamp_seconds", cluster="m-fleet")
     assert abs(last - time.time()) < 60
-    assert value(after, "mcm_heartbeat_interval_seconds") == 60
 
 
-def test_rate_limited_requests_are_counted(stack: Stack):
+def test_offline_after_and_the_suggested_interval_are_exported(stack: Stack):
+    samples = scrape(stack)
+
+    assert value(samples, "mcm_offline_after_seconds") == 180
+    assert value(samples, "mcm_heartbeat_interval_seconds") == 60
+
+
+def test_heartbeats_the_front_refused_over_the_limit_are_counted(stack: Stack):
     before = scrape(stack)
     client = enroll(stack, "m-limited")
     client.probe_every_request = False
-    # Each of the two connector workers admits the limit on its own.
-    statuses = [
-        client.heartbeat(KNOWN_HEARTBEAT).status for _ in range(2 * CONNECTOR_LIMIT_PER_WORKER + 5)
-    ]
+
+    statuses = [client.heartbeat(KNOWN_HEARTBEAT).status for _ in range(CONNECTOR_LIMIT + 5)]
 
     after = scrape(stack)
-
-    refused = statuses.count(429)
-    assert refused >= 5
-    assert value(after, "mcm_heartbeats_total", result="rate_limited") == (
-        value(before, "mcm_heartbeats_total", result="rate_limited") + refused
-    )
-    assert value(after, "mcm_rate_limited_requests_total", app="connector") >= (
-        value(before, "mcm_rate_limited_requests_total", app="connector") + refused
+    assert statuses.count(429) == 5
+    labels = {"app": "connector", "request": "heartbeat"}
+    assert value(after, "mcm_rate_limited_requests_total", **labels) == (
+        value(before, "mcm_rate_limited_requests_total", **labels) + 5
     )
 
 

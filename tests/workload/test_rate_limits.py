@@ -24,7 +24,6 @@ LIMIT = 5
 """Requests per minute per key, for both listeners."""
 
 
-
 @pytest.fixture
 def limited_stack(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     url = postgres.create_database(f"limits_{time.monotonic_ns()}")

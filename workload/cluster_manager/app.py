@@ -19,7 +19,6 @@ from .settings import Settings
 from .ui import install as install_ui
 from .webapp import create_app
 
-CONNECTOR_MAX_BODY = 16 * 1024 * 1024
 MANAGEMENT_MAX_BODY = 1024 * 1024
 
 
@@ -30,7 +29,7 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
         "cluster_manager.connector",
         settings,
         [connector_blueprint],
-        max_body_bytes=CONNECTOR_MAX_BODY,
+        max_body_bytes=settings.connector_max_body_bytes,
         db=db,
     )
     app.after_request(add_enrolled_header)

@@ -54,7 +54,7 @@ HTTP_LATENCY = Histogram(
 )
 HEARTBEATS = Counter(
     "mcm_heartbeats",
-    "Heartbeats answered by the connector, by result (ok, invalid, forbidden, unavailable, error).",
+    "Heartbeats the connector answered, by result (ok, invalid, forbidden, unavailable, error).",
     ["result"],
 )
 JOINS = Counter(
@@ -147,10 +147,17 @@ class _DatabaseGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         interval = GaugeMetricFamily(
-            "mcm_heartbeat_interval_seconds", "Seconds between two heartbeats of a cluster."
+            "mcm_heartbeat_interval_seconds",
+            "Seconds between heartbeats suggested to clusters (advisory: MicroCloud ignores it).",
         )
         interval.add_metric([], self._interval)
         yield interval
+        offline_after = GaugeMetricFamily(
+            "mcm_offline_after_seconds",
+            "Seconds without a heartbeat after which a cluster counts as offline.",
+        )
+        offline_after.add_metric([], self._offline_after)
+        yield offline_after
         up = GaugeMetricFamily(
             "mcm_database_up", "Whether the last scrape could read the database (1) or not (0)."
         )
@@ -173,7 +180,7 @@ class _DatabaseGauges(Collector):
         enrolled.add_metric([], len(clusters))
         by_status = GaugeMetricFamily(
             "mcm_clusters",
-            "Enrolled clusters by status: offline after three missed heartbeats.",
+            "Enrolled clusters by status (offline: no heartbeat for mcm_offline_after_seconds).",
             labels=["status"],
         )
         by_status.add_metric(["online"], online)

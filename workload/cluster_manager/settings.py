@@ -26,8 +26,14 @@ class Settings:
     connector_port: int = 443
     connector_cert_file: Path = Path("/etc/cluster-manager/tls/connector.crt")
     heartbeat_interval: int = 60
+    """Seconds we suggest to clusters (`next_update_in_seconds`); MicroCloud ignores it."""
+    offline_after: int = 180
+    """Seconds without a heartbeat after which a cluster is offline. Independent of
+    `heartbeat_interval`: the cadence is the cluster's own `update_interval_seconds`."""
     join_token_expiry: int = 86400
     history_retention_days: int = 30
+    connector_max_body_mib: int = 64
+    """Largest connector request body in MiB; heartbeats carry every member's LXD metrics."""
     rate_limit_connector: str = "60/minute"
     rate_limit_management: str = "600/minute"
     log_level: str = "info"
@@ -64,6 +70,11 @@ class Settings:
         return f"{self.connector_domain}:{self.connector_port}"
 
     @property
+    def connector_max_body_bytes(self) -> int:
+        """`connector_max_body_mib` in bytes: the connector app's MAX_CONTENT_LENGTH."""
+        return self.connector_max_body_mib * 1024 * 1024
+
+    @property
     def remote_write_targets(self) -> tuple[str, ...]:
         """The remote-write URLs, in the order given; empty when forwarding is off."""
         return tuple(url.strip() for url in self.remote_write_urls.split(",") if url.strip())
@@ -72,11 +83,6 @@ class Settings:
     def oidc_enabled(self) -> bool:
         """Whether the browser login is configured (issuer and client ID are set)."""
         return bool(self.oidc_issuer and self.oidc_client_id)
-
-    @property
-    def offline_after_seconds(self) -> int:
-        """A cluster is offline once three heartbeats in a row are missing."""
-        return 3 * self.heartbeat_interval
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +112,9 @@ class Settings:
         positive = {
             "CONNECTOR_PORT": self.connector_port,
             "HEARTBEAT_INTERVAL": self.heartbeat_interval,
+            "OFFLINE_AFTER": self.offline_after,
             "JOIN_TOKEN_EXPIRY": self.join_token_expiry,
+            "CONNECTOR_MAX_BODY_MIB": self.connector_max_body_mib,
             "HISTORY_RETENTION_DAYS": self.history_retention_days,
             "WORKERS": self.workers,
             "DB_POOL_SIZE": self.db_pool_size,

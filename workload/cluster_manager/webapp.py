@@ -105,7 +105,7 @@ def _scrape() -> Response:
     """This unit's metrics in the Prometheus text format (both apps, every process)."""
     config = settings()
     return metrics_response(
-        database(), config.run_dir, config.heartbeat_interval, config.offline_after_seconds
+        database(), config.run_dir, config.heartbeat_interval, config.offline_after
     )
 
 

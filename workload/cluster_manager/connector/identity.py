@@ -83,7 +83,9 @@ def presented_certificate_problem() -> str | None:
     if cert.not_valid_after_utc <= now:
         return f"TLS client certificate expired at {cert.not_valid_after_utc.isoformat()}"
     if cert.not_valid_before_utc > now:
-        return f"TLS client certificate is not valid before {cert.not_valid_before_utc.isoformat()}"
+        return (
+            f"TLS client certificate is not valid before {cert.not_valid_before_utc.isoformat()}"
+        )
     return None
 
 

@@ -98,7 +98,7 @@ def _parameters(fingerprint: str, beat: Heartbeat) -> dict[str, object]:
         "storage_pool_usages": dump(beat.storage_pool_usages),
         "storage_total": sum(p.total for p in beat.storage_pool_usages),
         "storage_usage": sum(p.usage for p in beat.storage_pool_usages),
-        "ui_url": beat.ui_url,
+        "ui_url": beat.lxd_ui_url,
     }
 
 

@@ -87,6 +87,14 @@ _LOG_FORMAT = (
     "}"
 )
 """One JSON object per request; the path without its query string (it may hold an OIDC code)."""
+_ERROR_LOG_FORMAT = (
+    "{"
+    '"time":"%[date,utime(%Y-%m-%dT%H:%M:%SZ)]","source":"haproxy","listener":"%[fc_dst_port]",'
+    '"remote":"%ci","error":"%[fc_err_str,json(utf8s)]"'
+    "}"
+)
+"""Connection errors (failed TLS handshakes) as JSON too, where HAProxy can (2.7 and later);
+2.6 writes them in its own one-line format."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +191,9 @@ def _defaults(settings: FrontSettings) -> list[str]:
         "    mode http",
         "    log global",
         "    option dontlognull",
+        ".if version_atleast(2.7)",
+        f"    error-log-format '{_ERROR_LOG_FORMAT}'",
+        ".endif",
         "    timeout connect 5s",
         "    timeout client 75s",
         f"    timeout server {settings.app_timeout_seconds}s",
@@ -264,7 +275,7 @@ def _request_basics(settings: FrontSettings, max_body_bytes: int) -> Iterator[st
 
 def _limit_checks(limits: Sequence[RateLimit], counter: int, condition: str) -> Iterator[str]:
     """Count this request on sticky counter `counter`, then note a retry delay if it is over."""
-    for index, limit in _each(limits):
+    for index, _ in _each(limits):
         yield f"    http-request sc-inc-gpc{index}({counter}) if {condition}"
     for index, limit in _each(limits):
         over = f"{{ sc_gpc{index}_rate({counter}) gt {limit.amount} }}"
@@ -320,7 +331,8 @@ def _connector(settings: FrontSettings) -> list[str]:
             settings, settings.connector_port, f"crt {cert} ssl-min-ver TLSv1.3 {client_auth}"
         ),
         *_request_basics(settings, settings.connector_max_body_bytes),
-        f"    http-request set-header {CLIENT_CERT_HEADER} %[ssl_c_der,base64] if {{ ssl_c_used }}",
+        f"    http-request set-header {CLIENT_CERT_HEADER} %[ssl_c_der,base64]"
+        " if { ssl_c_used }",
         # MicroCloud reads our certificate from `GET /` before every call: never limited.
         "    acl probe path /",
         "    http-request track-sc0 ssl_c_der,sha2(256) table connector_certificates"
@@ -331,7 +343,9 @@ def _connector(settings: FrontSettings) -> list[str]:
         *_limit_checks(limits, 1, "!enrolled !probe"),
         *_refuse_if_limited("connector"),
         f"    http-response sc-set-gpt0(0) 1 if {{ res.hdr({ENROLLED_HEADER}) -m found }}",
-        f"    http-response sc-set-gpt0(0) 0 if {{ status 403 }} !{{ res.hdr({ENROLLED_HEADER}) -m found }}",
+        # A certificate the app refused is no longer taken for an enrolled cluster's.
+        f"    http-response sc-set-gpt0(0) 0 if {{ status 403 }}"
+        f" !{{ res.hdr({ENROLLED_HEADER}) -m found }}",
         f"    http-response del-header {ENROLLED_HEADER}",
         "    default_backend connector_app",
     ]
@@ -386,7 +400,6 @@ def _answer(status: int) -> str:
     quoted = body.replace("\\", "\\\\").replace('"', '\\"')
     headers = " ".join(f'hdr {name} "{value}"' for name, value in SECURITY_HEADERS)
     return f'status {status} content-type application/json string "{quoted}\\n" {headers}'
-
 
 
 def _each(limits: Sequence[RateLimit]) -> Iterator[tuple[int, RateLimit]]:

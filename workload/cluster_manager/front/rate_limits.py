@@ -58,8 +58,7 @@ def parse_rate_limits(spec: str) -> tuple[RateLimit, ...]:
         match = _ONE.match(part)
         if match is None:
             raise RateLimitError(
-                f"{spec!r} is not a rate limit like 60/minute, 10/second;600/hour or"
-                " 100 per 5 minutes (units: second, minute, hour, day)"
+                f"{spec!r} is not a rate limit like 60/minute or 10/second;600/hour"
             )
         amount = int(match["amount"])
         if amount < 1:

@@ -129,7 +129,13 @@ def configuration(settings: Settings) -> dict[str, dict[str, str]]:
         "heartbeat_interval": _entry(
             settings.heartbeat_interval,
             "Heartbeat Interval",
-            "Seconds between heartbeats; a cluster is offline after three missed ones",
+            "Seconds between heartbeats suggested in each reply; advisory, MicroCloud sends at"
+            " its own update_interval_seconds",
+        ),
+        "offline_after": _entry(
+            settings.offline_after,
+            "Offline After",
+            "Seconds without a heartbeat after which a cluster is shown offline",
         ),
         "join_token_expiry": _entry(
             settings.join_token_expiry,

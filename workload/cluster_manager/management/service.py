@@ -105,12 +105,12 @@ def list_join_tokens(conn: DbConnection) -> list[dict[str, Any]]:
 
 def list_clusters(conn: DbConnection, settings: Settings) -> list[dict[str, Any]]:
     """Every enrolled cluster, sorted by name."""
-    return clusters.list_clusters(conn, settings.offline_after_seconds)
+    return clusters.list_clusters(conn, settings.offline_after)
 
 
 def get_cluster(conn: DbConnection, settings: Settings, name: str) -> dict[str, Any]:
     """One enrolled cluster, or raise NotFound."""
-    row = clusters.get_cluster(conn, name, settings.offline_after_seconds)
+    row = clusters.get_cluster(conn, name, settings.offline_after)
     if row is None:
         raise NotFound(f"remote cluster {name} not found")
     return row

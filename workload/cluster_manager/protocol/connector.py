@@ -1,8 +1,11 @@
 """What MicroCloud sends to the connector (reference §2.2 and §3.1).
 
-Join requests are strict: they have exactly three fields. Heartbeats ignore fields they do
-not know, because the client is a MicroCloud we cannot change: a newer release that adds a
-field must keep reporting, not be refused on every beat.
+Both bodies are read as upstream's server reads them, with Go's encoding/json
+(microcloud-cluster-manager, internal/app/cluster-connector/api/v1/remote_cluster.go):
+fields they do not know are ignored, so a newer MicroCloud that adds one keeps joining and
+reporting; a value of the wrong type (a number where a string belongs) is refused with 400.
+In a join, `null` or an absent string leaves it empty, as Go leaves it at its zero value, and
+the handler then names what is missing ("remote cluster name is required").
 """
 
 from __future__ import annotations
@@ -20,20 +23,24 @@ def _null_to_empty(value: object) -> object:
     return [] if value is None else value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _null_to_empty_string(value: object) -> object:
+    # Go's decoder leaves a string field at "" when the JSON holds null.
+    return "" if value is None else value
+
+
+GoString = Annotated[StrictStr, BeforeValidator(_null_to_empty_string)]
 
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class JoinRequest(_Strict):
+class JoinRequest(_Lenient):
     """POST /1.0/remote-cluster."""
 
-    cluster_name: StrictStr = Field(max_length=63)
-    cluster_certificate: StrictStr = Field(max_length=MAX_PEM_LENGTH)
-    token: StrictStr = Field(max_length=4096)
+    cluster_name: GoString = Field(default="", max_length=63)
+    cluster_certificate: GoString = Field(default="", max_length=MAX_PEM_LENGTH)
+    token: GoString = Field(default="", max_length=4096)
 
 
 class StatusDistribution(_Lenient):
@@ -82,3 +89,10 @@ class Heartbeat(_Lenient):
         default_factory=list
     )
     ui_url: StrictStr = Field(default="", max_length=2048)
+    lxd_url: StrictStr = Field(default="", max_length=2048)
+    """The same link under the name MicroCloud is moving to (microcloud PR #1539)."""
+
+    @property
+    def lxd_ui_url(self) -> str:
+        """The cluster's LXD UI link: `lxd_url` when sent and non-empty, else `ui_url`."""
+        return self.lxd_url or self.ui_url

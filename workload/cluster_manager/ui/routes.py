@@ -115,7 +115,7 @@ def login_page() -> ResponseReturnValue:
 @bp.get("/")
 def overview() -> ResponseReturnValue:
     """Fleet totals, status distributions and the clusters that need attention."""
-    offline_after = settings().offline_after_seconds
+    offline_after = settings().offline_after
 
     def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return (
@@ -142,7 +142,7 @@ def clusters() -> ResponseReturnValue:
     per_page = _int_arg("per_page", 50)
     per_page = per_page if per_page in PAGE_SIZES else 50
     page_number = max(1, _int_arg("page", 1))
-    offline_after = settings().offline_after_seconds
+    offline_after = settings().offline_after
     page = database().run(
         lambda conn: fleet.cluster_page(
             conn,
