@@ -26,7 +26,7 @@ format:         ## rewrite files with ruff
 unit:           ## charm tests (ops.testing)
 	$(VENV)/pytest tests/unit
 
-workload:       ## the workload against real PostgreSQL and nginx
+workload:       ## the workload against real PostgreSQL and the HAProxy front
 	$(VENV)/pytest tests/workload
 
 tools:          ## the MicroCloud emulator and fleet tools

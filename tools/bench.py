@@ -1,7 +1,7 @@
 """`python -m tools.bench`: heartbeat throughput and latency against the local stack.
 
-N emulated clusters heartbeat back to back over keep-alive mutual TLS through nginx into
-both gunicorn apps and PostgreSQL, all on this machine, for a fixed time. In the same run,
+N emulated clusters heartbeat back to back over keep-alive mutual TLS through the HAProxy front
+into both gunicorn apps and PostgreSQL, all on this machine, for a fixed time. In the same run,
 `pgbench` drives the very statement a heartbeat executes straight into PostgreSQL, which is
 the ceiling no HTTP stack in front of it can pass; the ratio of the two says how much the
 HTTP path costs. Prints figures; asserts nothing (speed is measured here, never in tests).

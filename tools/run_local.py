@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **login_env,
         },
     )
-    LOG.info("starting nginx, the management API and the cluster connector")
+    LOG.info("starting the TLS front (HAProxy), the management API and the cluster connector")
     try:
         stack.start()
     except (RuntimeError, TimeoutError) as error:

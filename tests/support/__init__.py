@@ -1,1 +1,1 @@
-"""Real components for the tests: PostgreSQL, nginx and the gunicorn apps, on loopback."""
+"""Real components for the tests: PostgreSQL, the HAProxy front and the gunicorn apps."""

@@ -1,7 +1,7 @@
 """Browser tests: real headless Chromium through Playwright, against the real stack.
 
-Debian's /usr/bin/chromium (never a downloaded browser) drives the pages served by nginx,
-gunicorn and PostgreSQL, logging in at a real OIDC provider.
+Debian's /usr/bin/chromium (never a downloaded browser) drives the pages served by the HAProxy
+front, gunicorn and PostgreSQL, logging in at a real OIDC provider.
 
 One browser for the whole session and one stack per module keep the suite fast; every test
 gets a fresh browser context (its own cookies) and saves a screenshot of the page it checks.

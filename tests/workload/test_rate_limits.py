@@ -131,3 +131,14 @@ def test_the_management_limit_holds_for_the_whole_unit(limited_stack: Stack) -> 
     statuses = [session.get(url, timeout=5).status_code for _ in range(LIMIT + 3)]
 
     assert statuses == [200] * LIMIT + [429] * 3
+
+
+def test_a_cluster_that_left_is_counted_by_address_again(limited_stack: Stack) -> None:
+    client = _enrolled(limited_stack, "rl-leaver")
+    assert client.leave().ok
+
+    # The join spent one of the address's five (the certificate was not enrolled yet); the
+    # leave was the certificate's own. Its heartbeats now spend the address's remaining four.
+    statuses = [client.heartbeat(KNOWN_HEARTBEAT).status for _ in range(LIMIT)]
+
+    assert statuses == [403] * (LIMIT - 1) + [429]

@@ -1,4 +1,4 @@
-"""Run one app under gunicorn on its unix socket (nginx is the only client)."""
+"""Run one app under gunicorn on its unix socket (the HAProxy front is the only client)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from .settings import Settings
 APPS = ("management", "connector")
 
 
-# The connector serves short requests that nginx has already buffered whole, so plain
-# synchronous workers fit it best: measured on 2 cores they carry about a third more
-# heartbeats than threaded ones, at half the p99 (tools/bench.py). The management app makes
-# outgoing calls (OIDC) that may wait on the network, so it keeps threads.
+# The connector serves short requests, so plain synchronous workers fit it best: measured on
+# 2 cores they carry about a third more heartbeats than threaded ones, at half the p99
+# (tools/bench.py). HAProxy passes a body on as it arrives (it buffers 16 KiB, not whole
+# bodies as nginx did), so a client that trickles a large body holds a worker while it does.
+# The management app makes outgoing calls (OIDC) that may wait on the network, so it keeps
+# threads.
 _WORKER_MODEL: dict[str, dict[str, Any]] = {
     "connector": {"worker_class": "sync", "keepalive": 0},
     "management": {"worker_class": "gthread", "threads": 4, "keepalive": 75},

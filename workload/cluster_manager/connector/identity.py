@@ -89,13 +89,14 @@ def presented_certificate_problem() -> str | None:
     return None
 
 
-def mark_caller_enrolled() -> None:
-    """Tell the front that this request's certificate belongs to an enrolled cluster."""
-    g.mcm_caller_enrolled = True
+def mark_caller_enrolled(enrolled: bool = True) -> None:
+    """Tell the front whether this request's certificate is (still) an enrolled cluster's."""
+    g.mcm_caller_enrolled = enrolled
 
 
 def add_enrolled_header(response: Response) -> Response:
     """`after_request` hook of the connector app: pass the mark on to the front."""
-    if g.pop("mcm_caller_enrolled", False):
-        response.headers[ENROLLED_HEADER] = "1"
+    enrolled = g.pop("mcm_caller_enrolled", None)
+    if enrolled is not None:
+        response.headers[ENROLLED_HEADER] = "1" if enrolled else "0"
     return response

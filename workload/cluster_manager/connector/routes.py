@@ -90,6 +90,7 @@ def leave():
     name = database().run(lambda conn: remove_caller(conn, fingerprint))
     if name is None:
         raise _refusal()
+    mark_caller_enrolled(False)
     logger.info("cluster %s left", name)
     return sync({})
 

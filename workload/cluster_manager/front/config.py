@@ -27,7 +27,8 @@ CLIENT_CERT_HEADER = "X-Client-Cert"
 CLIENT_ADDRESS_HEADER = "X-Real-IP"
 """Request header: the caller's address as the front saw it."""
 ENROLLED_HEADER = "X-Enrolled-Cluster"
-"""Response header of the connector app: the caller's certificate belongs to an enrolled cluster.
+"""Response header of the connector app: `1` when the caller's certificate belongs to an enrolled
+cluster, `0` when it no longer does (the cluster left).
 
 The front then counts that certificate's requests against its own budget instead of its
 address's (design D8), and removes the header before the answer leaves.
@@ -342,7 +343,8 @@ def _connector(settings: FrontSettings) -> list[str]:
         *_limit_checks(limits, 0, "enrolled !probe"),
         *_limit_checks(limits, 1, "!enrolled !probe"),
         *_refuse_if_limited("connector"),
-        f"    http-response sc-set-gpt0(0) 1 if {{ res.hdr({ENROLLED_HEADER}) -m found }}",
+        f"    http-response sc-set-gpt0(0) 1 if {{ res.hdr({ENROLLED_HEADER}) -m str 1 }}",
+        f"    http-response sc-set-gpt0(0) 0 if {{ res.hdr({ENROLLED_HEADER}) -m str 0 }}",
         # A certificate the app refused is no longer taken for an enrolled cluster's.
         f"    http-response sc-set-gpt0(0) 0 if {{ status 403 }}"
         f" !{{ res.hdr({ENROLLED_HEADER}) -m found }}",
