@@ -7,6 +7,7 @@ every test's requests come from 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,24 @@ def test_a_cluster_that_left_is_counted_by_address_again(limited_stack: Stack) -
     statuses = [client.heartbeat(KNOWN_HEARTBEAT).status for _ in range(LIMIT)]
 
     assert statuses == [403] * (LIMIT - 1) + [429]
+
+
+def _refusal_lines(stack: Stack) -> list[dict]:
+    lines = [line for line in stack.log("haproxy").splitlines() if line.startswith("{")]
+    return [entry for entry in map(json.loads, lines) if entry["status"] == 429]
+
+
+def test_a_burst_of_refusals_is_logged_once_naming_the_key_and_the_limit(
+    limited_stack: Stack,
+) -> None:
+    client = _enrolled(limited_stack, "rl-logged")
+    statuses = [client.heartbeat(KNOWN_HEARTBEAT).status for _ in range(3 * LIMIT)]
+    assert statuses.count(429) == 2 * LIMIT
+
+    time.sleep(1)  # HAProxy writes a line once its request has ended
+
+    (line,) = _refusal_lines(limited_stack)
+    assert line["note"] == (
+        f"rate limit exceeded by certificate {client.cluster_cert.fingerprint}: more than"
+        f" {LIMIT} requests in 60s; further refusals in this period are not logged"
+    )

@@ -84,7 +84,7 @@ _LOG_FORMAT = (
     "{"
     '"time":"%[date,utime(%Y-%m-%dT%H:%M:%SZ)]","source":"haproxy","listener":"%[fc_dst_port]",'
     '"remote":"%[var(txn.client)]","method":"%[var(txn.method)]","path":"%[var(txn.path)]",'
-    '"status":%ST,"bytes":%B,"duration":%Ta,"tls":"%sslv"'
+    '"status":%ST,"bytes":%B,"duration":%Ta,"tls":"%sslv","note":"%[var(txn.note),json(utf8s)]"'
     "}"
 )
 """One JSON object per request; the path without its query string (it may hold an OIDC code)."""
@@ -274,15 +274,32 @@ def _request_basics(settings: FrontSettings, max_body_bytes: int) -> Iterator[st
     yield "    http-request set-header X-Forwarded-Proto https"
 
 
+_KEYS = {
+    0: "certificate %[ssl_c_der,sha2(256),hex,lower]",
+    1: "address %[var(txn.client)]",
+}
+"""How the log names the key counted on sticky counter 0 (certificates) and 1 (addresses)."""
+
+
 def _limit_checks(limits: Sequence[RateLimit], counter: int, condition: str) -> Iterator[str]:
-    """Count this request on sticky counter `counter`, then note a retry delay if it is over."""
+    """Count this request on sticky counter `counter`, then note a retry delay if it is over.
+
+    Every request counts, refused ones too, so a burst's count passes `amount + 1` exactly
+    once: that first refusal is the one the access log keeps, with the key and the limit.
+    """
     for index, _ in _each(limits):
         yield f"    http-request sc-inc-gpc{index}({counter}) if {condition}"
     for index, limit in _each(limits):
-        over = f"{{ sc_gpc{index}_rate({counter}) gt {limit.amount} }}"
+        rate = f"sc_gpc{index}_rate({counter})"
         yield (
             f"    http-request set-var(txn.retry) int({limit.retry_after_seconds})"
-            f" if {condition} {over}"
+            f" if {condition} {{ {rate} gt {limit.amount} }}"
+        )
+        yield (
+            f'    http-request set-var-fmt(txn.note) "rate limit exceeded by {_KEYS[counter]}:'
+            f" more than {limit.amount} requests in {limit.period_seconds}s; further"
+            f' refusals in this period are not logged" if {condition}'
+            f" {{ {rate} eq {limit.amount + 1} }}"
         )
 
 
@@ -297,6 +314,8 @@ def _refuse_if_limited(app: str) -> Iterator[str]:
             )
     yield f"    http-request track-sc2 var(txn.kind) table {REFUSALS_TABLE} if {limited}"
     yield f"    http-request sc-inc-gpc0(2) if {limited}"
+    # One access-log line per key and burst, not one per refused request (they are counted).
+    yield f"    http-request set-log-level silent if {limited} !{{ var(txn.note) -m found }}"
     retry = "hdr Retry-After %[var(txn.retry)]"
     yield f"    http-request deny {_answer(429)} {retry} if {limited}"
 
