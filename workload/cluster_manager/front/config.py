@@ -38,6 +38,8 @@ STATS_SOCKET = "haproxy.sock"
 REFUSALS_TABLE = "refusals"
 """Stick table counting rate-limited requests (gpc0) by `<app>:<request>`."""
 
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
+"""`Allow` of the front's own 405: the methods any route of the apps may take."""
 MAX_URL_BYTES = 8192
 MAX_HEADER_BYTES = 12288
 """Beyond these a request is refused with 414 / 431; HAProxy's buffer (16 KiB) gives 400."""
@@ -261,7 +263,10 @@ def _request_basics(settings: FrontSettings, max_body_bytes: int) -> Iterator[st
         yield f"    http-request set-var(txn.client) src if {{ fc_src {trusted} }}"
     yield "    http-request set-var(txn.method) method,json(utf8s)"
     yield "    http-request set-var(txn.path) path,json(utf8s)"
-    yield f"    http-request return status 405 {_DEFAULT} if METH_CONNECT or METH_TRACE"
+    # CONNECT would open a tunnel through the front; the apps never serve it. (TRACE goes on to
+    # the apps, which answer 405 with the `Allow` of the path.)
+    allow = f'hdr Allow "{ALLOWED_METHODS}"'
+    yield f"    http-request return {_answer(405)} {allow} if METH_CONNECT"
     yield f"    http-request return {_answer(414)} if {{ url,length gt {MAX_URL_BYTES} }}"
     yield f"    http-request return {_answer(431)} if {{ req.hdrs,length gt {MAX_HEADER_BYTES} }}"
     yield (
