@@ -241,6 +241,40 @@ def test_logout_deletes_the_session_so_the_old_cookie_is_rejected(
     assert api(replay, stack) == 401
 
 
+def test_cross_site_get_of_logout_keeps_the_session(stack: Stack, admin: requests.Session):
+    # What an <img src> or a link on another site makes the browser send.
+    admin.get(
+        f"{stack.management_url}/oidc/logout",
+        headers={"Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert api(admin, stack) == 200
+
+
+def test_get_of_logout_answers_405_with_a_log_out_form(stack: Stack, admin: requests.Session):
+    response = admin.get(f"{stack.management_url}/oidc/logout", allow_redirects=False, timeout=10)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<form method="post" action="/oidc/logout"' in response.text
+    assert api(admin, stack) == 200
+
+
+def test_cross_site_post_of_logout_is_refused(stack: Stack, admin: requests.Session):
+    response = admin.post(
+        f"{stack.management_url}/oidc/logout",
+        headers={"Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 403
+    assert api(admin, stack) == 200
+
+
 def test_cross_site_request_with_the_session_cookie_is_refused(
     stack: Stack, admin: requests.Session
 ):

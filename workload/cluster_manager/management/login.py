@@ -114,7 +114,16 @@ def callback() -> ResponseReturnValue:
     return response
 
 
-@bp.route("/oidc/logout", methods=["GET", "POST"])
+@bp.get("/oidc/logout")
+def logout_page() -> ResponseReturnValue:
+    """405 with a form posting the log-out: a GET (a link, another site's image) never logs out.
+
+    A person who typed or bookmarked the address gets the button; a script gets the status.
+    """
+    return render_template("ui/logout.html"), 405, {"Allow": "POST"}
+
+
+@bp.post("/oidc/logout")
 def logout() -> ResponseReturnValue:
     """End the session on the server (the cookie stops working at once) and forget it."""
     require_same_origin(request)
