@@ -166,6 +166,57 @@ def test_provider_refusal_is_shown_on_the_callback(stack: Stack):
     assert "access_denied" in response.text
 
 
+# `next` values as they appear in the query string of /oidc/login.
+BAD_NEXT = {
+    "crlf": "/ui/%0D%0ASet-Cookie:%20x=1",
+    "line-separator": "/ui/%E2%80%A8",
+    "control-character": "/ui/%09clusters",
+    "over-long": "/ui/" + "a" * 2100,
+    "absolute": "https%3A%2F%2Fevil.example%2Fui%2F",
+    "scheme-relative": "%2F%2Fevil.example%2Fui%2F",
+    "backslash": "/ui/%5C%5Cevil.example",
+    "dot-segments": "/ui/..%2F..%2Foidc%2Flogout",
+    "outside-the-ui": "/1.0/remote-cluster",
+}
+
+
+@pytest.mark.parametrize("raw_next", BAD_NEXT.values(), ids=BAD_NEXT.keys())
+def test_login_with_a_bad_next_returns_home(stack: Stack, raw_next: str):
+    response = log_in(browser(stack), stack, "admin", query=f"next={raw_next}")
+
+    assert response.status_code == 200
+    assert response.headers["Refresh"] == "0; url=/ui/"
+
+
+def test_login_returns_to_a_safe_next_with_its_query(stack: Stack):
+    query = "next=/ui/clusters%3Fstatus%3Doffline%26q%3Da%2520b"
+
+    response = log_in(browser(stack), stack, "admin", query=query)
+
+    assert response.headers["Refresh"] == "0; url=/ui/clusters?status=offline&q=a%20b"
+
+
+def test_callback_with_a_bad_stored_next_returns_home(stack: Stack):
+    session = browser(stack)
+    callback = authorize(session, stack, "admin")
+    sql(stack, "UPDATE oidc_logins SET return_to = %s", "/ui/\r\nX-Injected: 1")
+
+    response = session.get(callback, allow_redirects=False, timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Refresh"] == "0; url=/ui/"
+    assert "X-Injected" not in response.headers
+
+
+def test_login_page_leaves_a_bad_next_out_of_its_sign_in_link(stack: Stack):
+    page = browser(stack).get(
+        f"{stack.management_url}/ui/login?next=%2F%2Fevil.example%2Fui%2F", timeout=10
+    )
+
+    assert 'href="/oidc/login"' in page.text
+    assert "evil.example" not in page.text
+
+
 def test_expired_tokens_are_refreshed_with_the_refresh_token(
     stack: Stack, admin: requests.Session
 ):

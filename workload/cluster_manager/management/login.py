@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
+from urllib.parse import unquote
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -30,6 +32,9 @@ bp = Blueprint("oidc", __name__)
 LOGIN_LIFETIME = 600
 """Seconds a user has to finish logging in at the identity provider."""
 HOME = "/ui/"
+MAX_RETURN_PATH = 2048
+"""Longest `next` kept; a longer one is no page of ours."""
+_SAFE_URL = re.compile(r"(?:[A-Za-z0-9\-._~!$&()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 
 
 def redirect_uri() -> str:
@@ -39,10 +44,21 @@ def redirect_uri() -> str:
 
 
 def safe_return_path(value: str | None) -> str:
-    """A local path to go to after logging in; anything else goes home."""
-    if value and value.startswith("/ui/") and "\\" not in value and "//" not in value:
-        return value
-    return HOME
+    """`value` if it is a path of the UI made of safe URL characters, else the home page.
+
+    A bad `next` is not an error: the login goes on and ends on the overview. Only printable
+    ASCII without quotes, spaces or backslashes passes (it ends up in a `Refresh` header and
+    a `<meta>`), at most `MAX_RETURN_PATH` long, under `/ui`, with no `//` (another host) and
+    no dot segments (which a browser would resolve to outside `/ui`).
+    """
+    if not value or len(value) > MAX_RETURN_PATH or not _SAFE_URL.fullmatch(value):
+        return HOME
+    path = value.partition("?")[0]
+    if (path != "/ui" and not path.startswith("/ui/")) or "//" in value:
+        return HOME
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
+        return HOME
+    return value
 
 
 @bp.errorhandler(LoginError)
@@ -103,11 +119,13 @@ def callback() -> ResponseReturnValue:
         )
     )
     logger.info("%s logged in", tokens.claims["email"] or tokens.claims["subject"])
+    # Checked again: the row may come from before this check, and a header must never fail.
+    return_to = safe_return_path(pending.return_to)
     # A page of ours moves on, not a redirect: the Strict session cookie is then sent with
     # the next request, which a redirect chain started by the provider's site would not do.
     response = Response(
-        render_template("ui/signed_in.html", return_to=pending.return_to),
-        headers={"Refresh": f"0; url={pending.return_to}"},
+        render_template("ui/signed_in.html", return_to=return_to),
+        headers={"Refresh": f"0; url={return_to}"},
     )
     set_cookie(response, SESSION_COOKIE, cookie, config.session_lifetime, "Strict")
     clear_cookie(response, LOGIN_COOKIE, "Lax")
