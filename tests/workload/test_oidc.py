@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
@@ -215,6 +216,30 @@ def test_login_page_leaves_a_bad_next_out_of_its_sign_in_link(stack: Stack):
 
     assert 'href="/oidc/login"' in page.text
     assert "evil.example" not in page.text
+
+
+def test_slash_redirect_with_a_forged_host_goes_to_the_public_url(stack: Stack):
+    response = browser(stack).get(
+        f"{stack.management_url}/ui//clusters",
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"{stack.management_url}/ui/clusters"
+
+
+def test_login_with_a_forged_host_sends_the_public_redirect_uri(stack: Stack):
+    response = browser(stack).get(
+        f"{stack.management_url}/oidc/login",
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    sent = parse_qs(urlsplit(response.headers["Location"]).query)["redirect_uri"]
+    assert sent == [f"{stack.management_url}/oidc/callback"]
 
 
 def test_expired_tokens_are_refreshed_with_the_refresh_token(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -38,9 +39,28 @@ _SAFE_URL = re.compile(r"(?:[A-Za-z0-9\-._~!$&()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 
 
 def redirect_uri() -> str:
-    """Where the identity provider sends the browser back to."""
+    """Where the identity provider sends the browser back to: under `public_url`.
+
+    Without `public_url` (a local run) it is built from the request's Host, port included,
+    but only for a loopback host: any other Host could be anyone's name.
+    """
     public = settings().public_url.rstrip("/")
-    return f"{public or 'https://' + request.host}/oidc/callback"
+    if public:
+        return f"{public}/oidc/callback"
+    if not _is_loopback(request.host):
+        raise LoginError(
+            "this address is not a local one and MCM_PUBLIC_URL is not set: "
+            "set it to the cluster manager's https:// URL to log in here"
+        )
+    return f"https://{request.host}/oidc/callback"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a port that is not a number, or a name that is no address
+        return False
 
 
 def safe_return_path(value: str | None) -> str:
