@@ -44,16 +44,19 @@ def _submit(
     return session.post(action, data=data, allow_redirects=False, timeout=10)
 
 
-def follow_to_provider(session: requests.Session, stack: Stack) -> requests.Response:
-    """GET /oidc/login and follow the redirects up to the provider's login form."""
-    response = session.get(f"{stack.management_url}/oidc/login", allow_redirects=False, timeout=10)
+def follow_to_provider(
+    session: requests.Session, stack: Stack, query: str = ""
+) -> requests.Response:
+    """GET /oidc/login (`?query` as given, unencoded) and follow up to the provider's form."""
+    url = f"{stack.management_url}/oidc/login" + (f"?{query}" if query else "")
+    response = session.get(url, allow_redirects=False, timeout=10)
     assert response.status_code == 302, response.text[:500]
     return session.get(response.headers["Location"], timeout=10)
 
 
-def authorize(session: requests.Session, stack: Stack, user: str) -> str:
+def authorize(session: requests.Session, stack: Stack, user: str, query: str = "") -> str:
     """Log in at the provider as `user` and consent; return the callback URL it sends back."""
-    page = follow_to_provider(session, stack)
+    page = follow_to_provider(session, stack, query)
     response = _submit(session, page, login=user, password="any")
     while response.is_redirect:
         location = urljoin(response.url, response.headers["Location"])
@@ -69,9 +72,11 @@ def authorize(session: requests.Session, stack: Stack, user: str) -> str:
     )
 
 
-def log_in(session: requests.Session, stack: Stack, user: str) -> requests.Response:
+def log_in(
+    session: requests.Session, stack: Stack, user: str, query: str = ""
+) -> requests.Response:
     """A whole login as `user`; returns the callback's response (the session cookie is set)."""
-    callback = authorize(session, stack, user)
+    callback = authorize(session, stack, user, query)
     return session.get(callback, allow_redirects=False, timeout=10)
 
 

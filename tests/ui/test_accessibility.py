@@ -65,6 +65,7 @@ PAGES = {
     "cluster-remove-dialog": "/ui/clusters/{name}?confirm=remove",
     "tokens": "/ui/tokens",
     "settings": "/ui/settings",
+    "logout": "/oidc/logout",
 }
 
 

@@ -50,3 +50,24 @@ def test_logout_ends_the_session_and_the_old_cookie_is_rejected(
     expect(page).to_have_url(re.compile(r"/ui/login"))
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     screenshot(page, "logout-old-cookie-rejected")
+
+
+def test_opening_the_logout_address_does_not_sign_out(page: Page, stack: Stack):
+    sign_in(page, stack, "admin")
+
+    page.goto(f"{stack.management_url}/oidc/logout")
+
+    expect(page.get_by_role("heading", name="Log out")).to_be_visible()
+    screenshot(page, "logout-address-asks")
+    page.goto(f"{stack.management_url}/ui/")
+    expect(page.get_by_role("heading", name="Fleet overview")).to_be_visible()
+
+
+def test_the_logout_address_signs_out_with_its_button(page: Page, stack: Stack):
+    sign_in(page, stack, "admin")
+    page.goto(f"{stack.management_url}/oidc/logout")
+
+    page.get_by_role("main").get_by_role("button", name="Log out").click()
+
+    expect(page.get_by_text("You have been signed out.")).to_be_visible()
+    assert page.csp_violations == []  # type: ignore[attr-defined]

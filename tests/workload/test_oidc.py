@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
@@ -166,6 +167,81 @@ def test_provider_refusal_is_shown_on_the_callback(stack: Stack):
     assert "access_denied" in response.text
 
 
+# `next` values as they appear in the query string of /oidc/login.
+BAD_NEXT = {
+    "crlf": "/ui/%0D%0ASet-Cookie:%20x=1",
+    "line-separator": "/ui/%E2%80%A8",
+    "control-character": "/ui/%09clusters",
+    "over-long": "/ui/" + "a" * 2100,
+    "absolute": "https%3A%2F%2Fevil.example%2Fui%2F",
+    "scheme-relative": "%2F%2Fevil.example%2Fui%2F",
+    "backslash": "/ui/%5C%5Cevil.example",
+    "dot-segments": "/ui/..%2F..%2Foidc%2Flogout",
+    "outside-the-ui": "/1.0/remote-cluster",
+}
+
+
+@pytest.mark.parametrize("raw_next", BAD_NEXT.values(), ids=BAD_NEXT.keys())
+def test_login_with_a_bad_next_returns_home(stack: Stack, raw_next: str):
+    response = log_in(browser(stack), stack, "admin", query=f"next={raw_next}")
+
+    assert response.status_code == 200
+    assert response.headers["Refresh"] == "0; url=/ui/"
+
+
+def test_login_returns_to_a_safe_next_with_its_query(stack: Stack):
+    query = "next=/ui/clusters%3Fstatus%3Doffline%26q%3Da%2520b"
+
+    response = log_in(browser(stack), stack, "admin", query=query)
+
+    assert response.headers["Refresh"] == "0; url=/ui/clusters?status=offline&q=a%20b"
+
+
+def test_callback_with_a_bad_stored_next_returns_home(stack: Stack):
+    session = browser(stack)
+    callback = authorize(session, stack, "admin")
+    sql(stack, "UPDATE oidc_logins SET return_to = %s", "/ui/\r\nX-Injected: 1")
+
+    response = session.get(callback, allow_redirects=False, timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Refresh"] == "0; url=/ui/"
+    assert "X-Injected" not in response.headers
+
+
+def test_login_page_leaves_a_bad_next_out_of_its_sign_in_link(stack: Stack):
+    page = browser(stack).get(
+        f"{stack.management_url}/ui/login?next=%2F%2Fevil.example%2Fui%2F", timeout=10
+    )
+
+    assert 'href="/oidc/login"' in page.text
+    assert "evil.example" not in page.text
+
+
+def test_slash_redirect_with_a_forged_host_goes_to_the_public_url(stack: Stack):
+    response = browser(stack).get(
+        f"{stack.management_url}/ui//clusters",
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"{stack.management_url}/ui/clusters"
+
+
+def test_login_with_a_forged_host_sends_the_public_redirect_uri(stack: Stack):
+    response = browser(stack).get(
+        f"{stack.management_url}/oidc/login",
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    sent = parse_qs(urlsplit(response.headers["Location"]).query)["redirect_uri"]
+    assert sent == [f"{stack.management_url}/oidc/callback"]
+
+
 def test_expired_tokens_are_refreshed_with_the_refresh_token(
     stack: Stack, admin: requests.Session
 ):
@@ -239,6 +315,40 @@ def test_logout_deletes_the_session_so_the_old_cookie_is_rejected(
     replay.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1", path="/")
     assert response.status_code == 303
     assert api(replay, stack) == 401
+
+
+def test_cross_site_get_of_logout_keeps_the_session(stack: Stack, admin: requests.Session):
+    # What an <img src> or a link on another site makes the browser send.
+    admin.get(
+        f"{stack.management_url}/oidc/logout",
+        headers={"Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert api(admin, stack) == 200
+
+
+def test_get_of_logout_answers_405_with_a_log_out_form(stack: Stack, admin: requests.Session):
+    response = admin.get(f"{stack.management_url}/oidc/logout", allow_redirects=False, timeout=10)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<form method="post" action="/oidc/logout"' in response.text
+    assert api(admin, stack) == 200
+
+
+def test_cross_site_post_of_logout_is_refused(stack: Stack, admin: requests.Session):
+    response = admin.post(
+        f"{stack.management_url}/oidc/logout",
+        headers={"Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 403
+    assert api(admin, stack) == 200
 
 
 def test_cross_site_request_with_the_session_cookie_is_refused(

@@ -6,6 +6,8 @@ listener that guards it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 
 from . import remote_write
@@ -32,6 +34,8 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
         max_body_bytes=settings.connector_max_body_bytes,
         db=db,
     )
+    # Werkzeug's own redirects (`//` merged, a missing slash) name this host, not the Host header.
+    app.config["SERVER_NAME"] = settings.connector_address
     app.after_request(add_enrolled_header)
     remote_write.install(
         app,
@@ -53,6 +57,11 @@ def create_management_app(settings: Settings | None = None, db: Database | None 
         db=db,
         serve_metrics=True,
     )
+    public = urlsplit(settings.public_url).netloc
+    if public:
+        # Werkzeug's own redirects name the public host, not the Host header; without a public
+        # URL (a local run) they keep the request's host and port.
+        app.config["SERVER_NAME"] = public
     install_authenticators(app, [api_token_authenticator, session_authenticator])
     install_ui(app)
     return app

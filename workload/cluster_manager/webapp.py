@@ -38,6 +38,9 @@ def create_app(
     only its plain-HTTP metrics listener there).
     """
     app = Flask(name)
+    # No automatic OPTIONS (an empty text/html 200): it answers the 405 envelope like any
+    # method a route lacks. The API is not meant for CORS.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[_EXTENSION] = {

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
+import re
 import secrets
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -30,19 +33,52 @@ bp = Blueprint("oidc", __name__)
 LOGIN_LIFETIME = 600
 """Seconds a user has to finish logging in at the identity provider."""
 HOME = "/ui/"
+MAX_RETURN_PATH = 2048
+"""Longest `next` kept; a longer one is no page of ours."""
+_SAFE_URL = re.compile(r"(?:[A-Za-z0-9\-._~!$&()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 
 
 def redirect_uri() -> str:
-    """Where the identity provider sends the browser back to."""
+    """Where the identity provider sends the browser back to: under `public_url`.
+
+    Without `public_url` (a local run) it is built from the request's Host, port included,
+    but only for a loopback host: any other Host could be anyone's name.
+    """
     public = settings().public_url.rstrip("/")
-    return f"{public or 'https://' + request.host}/oidc/callback"
+    if public:
+        return f"{public}/oidc/callback"
+    if not _is_loopback(request.host):
+        raise LoginError(
+            "this address is not a local one and MCM_PUBLIC_URL is not set: "
+            "set it to the cluster manager's https:// URL to log in here"
+        )
+    return f"https://{request.host}/oidc/callback"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a port that is not a number, or a name that is no address
+        return False
 
 
 def safe_return_path(value: str | None) -> str:
-    """A local path to go to after logging in; anything else goes home."""
-    if value and value.startswith("/ui/") and "\\" not in value and "//" not in value:
-        return value
-    return HOME
+    """`value` if it is a path of the UI made of safe URL characters, else the home page.
+
+    A bad `next` is not an error: the login goes on and ends on the overview. Only printable
+    ASCII without quotes, spaces or backslashes passes (it ends up in a `Refresh` header and
+    a `<meta>`), at most `MAX_RETURN_PATH` long, under `/ui`, with no `//` (another host) and
+    no dot segments (which a browser would resolve to outside `/ui`).
+    """
+    if not value or len(value) > MAX_RETURN_PATH or not _SAFE_URL.fullmatch(value):
+        return HOME
+    path = value.partition("?")[0]
+    if (path != "/ui" and not path.startswith("/ui/")) or "//" in value:
+        return HOME
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
+        return HOME
+    return value
 
 
 @bp.errorhandler(LoginError)
@@ -103,18 +139,29 @@ def callback() -> ResponseReturnValue:
         )
     )
     logger.info("%s logged in", tokens.claims["email"] or tokens.claims["subject"])
+    # Checked again: the row may come from before this check, and a header must never fail.
+    return_to = safe_return_path(pending.return_to)
     # A page of ours moves on, not a redirect: the Strict session cookie is then sent with
     # the next request, which a redirect chain started by the provider's site would not do.
     response = Response(
-        render_template("ui/signed_in.html", return_to=pending.return_to),
-        headers={"Refresh": f"0; url={pending.return_to}"},
+        render_template("ui/signed_in.html", return_to=return_to),
+        headers={"Refresh": f"0; url={return_to}"},
     )
     set_cookie(response, SESSION_COOKIE, cookie, config.session_lifetime, "Strict")
     clear_cookie(response, LOGIN_COOKIE, "Lax")
     return response
 
 
-@bp.route("/oidc/logout", methods=["GET", "POST"])
+@bp.get("/oidc/logout")
+def logout_page() -> ResponseReturnValue:
+    """405 with a form posting the log-out: a GET (a link, another site's image) never logs out.
+
+    A person who typed or bookmarked the address gets the button; a script gets the status.
+    """
+    return render_template("ui/logout.html"), 405, {"Allow": "POST"}
+
+
+@bp.post("/oidc/logout")
 def logout() -> ResponseReturnValue:
     """End the session on the server (the cookie stops working at once) and forget it."""
     require_same_origin(request)

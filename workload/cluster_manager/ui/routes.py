@@ -23,6 +23,7 @@ from ..grafana import cluster_dashboard_url
 from ..management import service
 from ..management.auth import Unauthorized, current_identity
 from ..management.configuration import configuration
+from ..management.login import safe_return_path
 from ..management.sessions import require_same_origin
 from ..protocol.management import MAX_DESCRIPTION_LENGTH, RemoteClusterPatch
 from ..webapp import database, settings
@@ -102,9 +103,10 @@ def login_page() -> ResponseReturnValue:
     """The sign-in page (also where logging out lands)."""
     if not settings().oidc_enabled:
         return render_template("ui/login_not_configured.html"), 503
+    wanted = request.args.get("next")
     return render_template(
         "ui/login.html",
-        next=request.args.get("next", ""),
+        next=wanted if wanted and safe_return_path(wanted) == wanted else "",
         signed_out="signed_out" in request.args,
     )
 
