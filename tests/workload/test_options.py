@@ -60,5 +60,9 @@ def test_connector_options_is_a_405_envelope_naming_the_allowed_methods(stack: S
     assert response.status == 405
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert (
+        response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
     assert response.json["error_code"] == 405
     assert allowed(response.headers["allow"]) == CONNECTOR_PATHS[path]

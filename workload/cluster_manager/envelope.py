@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Response
 
+from .front.config import SECURITY_HEADERS
+
 
 class APIError(Exception):
     """An error answered to the caller as an LXD error envelope."""
@@ -56,7 +58,8 @@ class Unavailable(APIError):
         super().__init__(503, message, {"Retry-After": "5"})
 
 
-_JSON_HEADERS = {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"}
+_JSON_HEADERS = {"Content-Type": "application/json", **dict(SECURITY_HEADERS)}
+"""The front's own answers carry the same headers, so every envelope reads alike."""
 
 
 def sync(metadata: Any = None, status: int = 200) -> Response:
