@@ -246,5 +246,17 @@ def test_join_for_a_name_without_token_is_not_found(stack: Stack) -> None:
     assert response.status == 404
 
 
+def test_join_with_a_trailing_newline_in_the_name_is_a_bad_request(stack: Stack) -> None:
+    # "fz-nl" has a token; "fz-nl\n" must not pass the name rule and become a second name.
+    token = stack.mint_token("join-nl")
+    cert = pki.cluster_certificate("nl")
+
+    response = _connector_post(stack, _join_body("join-nl\n", cert.cert_pem, token), client=cert)
+
+    assert response.status == 400
+    assert response.json["error"].startswith("cluster_name must be 1-63 letters")
+    assert _client(stack, token, cert).join().ok
+
+
 def _days_ago(days: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)

@@ -75,6 +75,7 @@ POST_BODIES = {
         {"cluster_name": "bad-new-3", "expiry": "2100-01-01T00:00:00"}
     ).encode(),
     "expiry not a time": json.dumps({"cluster_name": "bad-new-4", "expiry": "tomorrow"}).encode(),
+    "name with a trailing newline": json.dumps({"cluster_name": "bad-new-7\n"}).encode(),
 }
 
 

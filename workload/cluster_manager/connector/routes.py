@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -17,7 +16,8 @@ from ..db.enrollment import EnrollmentError, NewCluster, enroll
 from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
-from ..protocol.connector import NAME_PATTERN, Heartbeat, JoinRequest
+from ..protocol.connector import Heartbeat, JoinRequest
+from ..protocol.rules import NAME_RULE, valid_name
 from ..webapp import database, describe_validation_error, settings
 from .identity import (
     fingerprint_of_der,
@@ -120,11 +120,8 @@ def _parse(model: type[Body]) -> Body:
 def _validated_cluster(body: JoinRequest) -> NewCluster:
     if not body.cluster_name:
         raise BadRequest("remote cluster name is required")
-    if not re.match(NAME_PATTERN, body.cluster_name):
-        raise BadRequest(
-            "cluster_name must be 1-63 letters, digits, '.', '_' or '-', starting with a"
-            " letter or digit"
-        )
+    if not valid_name(body.cluster_name):
+        raise BadRequest(f"cluster_name must be {NAME_RULE}")
     if not body.cluster_certificate:
         raise BadRequest("remote cluster certificate is required")
     der = pem_to_der(body.cluster_certificate)
