@@ -258,5 +258,23 @@ def test_join_with_a_trailing_newline_in_the_name_is_a_bad_request(stack: Stack)
     assert _client(stack, token, cert).join().ok
 
 
+@pytest.mark.parametrize("field", ["cluster_name", "cluster_certificate", "token"])
+def test_join_with_a_nul_character_in_a_field_is_a_bad_request_naming_it(
+    stack: Stack, field: str
+) -> None:
+    name = f"join-nul-{field.replace('_', '-')}"
+    token = stack.mint_token(name)
+    cert = pki.cluster_certificate(name)
+    fields = {"cluster_name": name, "cluster_certificate": cert.cert_pem, "token": token}
+    fields[field] = fields[field][:20] + "\x00" + fields[field][20:]
+
+    response = _connector_post(stack, json.dumps(fields).encode(), client=cert)
+
+    assert response.status == 400
+    assert field in response.json["error"]
+    assert "NUL" in response.json["error"]
+    assert _client(stack, token, cert).join().ok
+
+
 def _days_ago(days: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
