@@ -117,13 +117,34 @@ def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: St
     assert "join-mismatch" not in _cluster_names(stack)
 
 
-def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
+def test_join_without_a_tls_client_certificate_is_forbidden_saying_one_is_required(
+    stack: Stack,
+) -> None:
+    # microcloudd always presents its cluster certificate; without it the caller has not
+    # proved it holds the key of the certificate it asks to enroll (design D3).
     token = stack.mint_token("join-no-tls-cert")
     body = _join_body("join-no-tls-cert", pki.cluster_certificate("no-tls-cert").cert_pem, token)
 
     response = _connector_post(stack, body)
 
+    assert response.status == 403
+    assert response.json["error"] == "a TLS client certificate is required to join"
+    assert "join-no-tls-cert" not in _cluster_names(stack)
+
+
+def test_a_join_refused_for_a_missing_client_certificate_leaves_the_token_usable(
+    stack: Stack,
+) -> None:
+    token = stack.mint_token("join-cert-later")
+    cert = pki.cluster_certificate("cert-later")
+    assert (
+        _connector_post(stack, _join_body("join-cert-later", cert.cert_pem, token)).status == 403
+    )
+
+    response = _client(stack, token, cert).join()
+
     assert response.status == 200
+    assert "join-cert-later" in _cluster_names(stack)
 
 
 def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -> None:
@@ -215,11 +236,10 @@ def test_join_with_a_null_or_absent_cluster_name_says_the_name_is_required(
 def test_join_with_fields_from_a_newer_microcloud_enrolls_the_cluster(stack: Stack) -> None:
     # Go's decoder, which upstream's server uses, ignores fields it does not know.
     token = stack.mint_token("join-extra")
-    body = _join_body(
-        "join-extra", pki.cluster_certificate("x").cert_pem, token, cluster_uuid="u-1"
-    )
+    cert = pki.cluster_certificate("x")
+    body = _join_body("join-extra", cert.cert_pem, token, cluster_uuid="u-1")
 
-    response = _connector_post(stack, body)
+    response = _connector_post(stack, body, client=cert)
 
     assert response.status == 200
     assert "join-extra" in _cluster_names(stack)

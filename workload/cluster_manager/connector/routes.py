@@ -43,14 +43,22 @@ def root():
 
 @bp.post("/1.0/remote-cluster")
 def join():
-    """Enroll a cluster with its one-time join token."""
+    """Enroll a cluster with its one-time join token.
+
+    The caller must present `cluster_certificate` as its TLS client certificate, proving it
+    holds the key (design D3). microcloudd always does: microcloud
+    client/cluster_manager_client.go sends `clusterCert.PublicKey()` as the certificate and
+    presents `clusterCert.KeyPair()` on every call. Every refusal leaves the token unused.
+    """
     body = _parse(JoinRequest)
     problem = presented_certificate_problem()
     if problem is not None:
         raise Forbidden(problem)
     cluster = _validated_cluster(body)
     presented = request_fingerprint()
-    if presented is not None and presented != cluster.fingerprint:
+    if presented is None:
+        raise Forbidden("a TLS client certificate is required to join")
+    if presented != cluster.fingerprint:
         raise Forbidden("TLS client certificate does not match cluster_certificate")
     try:
         database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
@@ -58,8 +66,7 @@ def join():
         logger.info("join refused for %s: %s", cluster.name, error.message)
         raise APIError(error.status, error.message) from None
     logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
-    if presented is not None:
-        mark_caller_enrolled()
+    mark_caller_enrolled()
     return sync({})
 
 
