@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cluster_manager.settings import Settings
+from cryptography.hazmat.primitives import serialization
 
 from tests.support import raw_tls
 from tools import pki
@@ -264,6 +265,82 @@ def test_join_for_a_name_without_token_is_not_found(stack: Stack) -> None:
     response = _client(stack, forged).join()
 
     assert response.status == 404
+
+
+def _stored_certificate(stack: Stack, name: str) -> str:
+    response = stack.management_session().get(f"{stack.management_url}/1.0/remote-cluster/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()["metadata"]["cluster_certificate"]
+
+
+def _rewrapped(pem: str, width: int = 76, newline: str = "\r\n") -> str:
+    # The same certificate as another encoder may write it: other line width, CRLF, blanks.
+    body = "".join(pem.strip().splitlines()[1:-1])
+    lines = [body[i : i + width] for i in range(0, len(body), width)]
+    text = newline.join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+    return f"  {newline}{text}{newline}\t"
+
+
+def test_join_with_two_certificates_in_cluster_certificate_is_a_bad_request_keeping_the_token(
+    stack: Stack,
+) -> None:
+    token = stack.mint_token("join-two-pems")
+    cert = pki.cluster_certificate("two-pems")
+    pems = cert.cert_pem + pki.cluster_certificate("second").cert_pem
+
+    response = _connector_post(stack, _join_body("join-two-pems", pems, token), client=cert)
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must hold exactly one PEM certificate"
+    )
+    assert _client(stack, token, cert).join().ok
+
+
+@pytest.mark.parametrize(
+    "wrapping", ["before {pem}", "{pem}after", "{pem}\n-----BEGIN PRIVATE KEY-----\n"]
+)
+def test_join_with_text_around_the_certificate_is_a_bad_request_keeping_the_token(
+    stack: Stack, wrapping: str, request: pytest.FixtureRequest
+) -> None:
+    name = f"join-wrapped-{request.node.callspec.indices['wrapping']}"
+    token = stack.mint_token(name)
+    cert = pki.cluster_certificate(name)
+    body = _join_body(name, wrapping.format(pem=cert.cert_pem), token)
+
+    response = _connector_post(stack, body, client=cert)
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must hold exactly one PEM certificate"
+    )
+    assert _client(stack, token, cert).join().ok
+
+
+def test_join_with_a_ca_certificate_is_a_bad_request_keeping_the_token(stack: Stack) -> None:
+    token = stack.mint_token("join-ca-cert")
+    authority = pki.make_ca("join-ca")
+
+    response = _connector_post(
+        stack, _join_body("join-ca-cert", authority.cert_pem, token), client=authority
+    )
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must not be a CA certificate"
+    )
+    assert _client(stack, token).join().ok
+
+
+def test_the_enrolled_certificate_is_stored_as_normalized_pem(stack: Stack) -> None:
+    token = stack.mint_token("join-normalized")
+    cert = pki.cluster_certificate("normalized")
+    body = _join_body("join-normalized", _rewrapped(cert.cert_pem), token)
+    assert _connector_post(stack, body, client=cert).status == 200
+
+    stored = _stored_certificate(stack, "join-normalized")
+
+    assert stored == cert.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def test_join_with_a_trailing_newline_in_the_name_is_a_bad_request(stack: Stack) -> None:

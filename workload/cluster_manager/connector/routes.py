@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, current_app, request
 from pydantic import ValidationError
 
@@ -20,11 +20,13 @@ from ..protocol.connector import Heartbeat, JoinRequest
 from ..protocol.rules import NAME_RULE, valid_name
 from ..webapp import database, describe_validation_error, settings
 from .identity import (
+    CertificateError,
     fingerprint_of_der,
     mark_caller_enrolled,
-    pem_to_der,
+    normalized_pem,
     presented_certificate_problem,
     request_fingerprint,
+    single_certificate,
 )
 
 logger = logging.getLogger(__name__)
@@ -131,12 +133,9 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
         raise BadRequest(f"cluster_name must be {NAME_RULE}")
     if not body.cluster_certificate:
         raise BadRequest("remote cluster certificate is required")
-    der = pem_to_der(body.cluster_certificate)
-    if der is None:
-        raise BadRequest("invalid certificate: cluster_certificate is not a PEM certificate")
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError as error:
+        cert = single_certificate(body.cluster_certificate)
+    except CertificateError as error:
         raise BadRequest(f"invalid certificate: {error}") from None
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
@@ -147,8 +146,8 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
         raise BadRequest("invalid certificate: not valid before " + not_before.isoformat())
     return NewCluster(
         name=body.cluster_name,
-        certificate_pem=body.cluster_certificate,
-        fingerprint=fingerprint_of_der(der),
+        certificate_pem=normalized_pem(cert),
+        fingerprint=fingerprint_of_der(cert.public_bytes(Encoding.DER)),
         not_before=not_before,
         not_after=not_after,
     )
