@@ -78,6 +78,22 @@ def test_create_join_token_for_a_name_with_a_token_exits_1(stack: Stack) -> None
     assert "already exists" in result.stderr
 
 
+def test_create_join_token_for_a_name_with_a_trailing_newline_exits_1(stack: Stack) -> None:
+    result = stack.cli("create-join-token", "cli-nl\n", check=False)
+
+    assert result.returncode == 1
+    assert "cluster name must be 1-63 letters" in result.stderr
+    assert "cli-nl" not in stack.cli("list-tokens").stdout
+
+
+def test_create_api_token_for_a_name_with_a_trailing_newline_exits_1(stack: Stack) -> None:
+    result = stack.cli("create-api-token", "cli-api-nl\n", check=False)
+
+    assert result.returncode == 1
+    assert "API token name must be 1-63 letters" in result.stderr
+    assert result.stdout == ""
+
+
 def test_create_join_token_with_both_expiry_options_is_a_usage_error(stack: Stack) -> None:
     result = stack.cli(
         "create-join-token", "cli-both", "--expiry", "2100-01-01T00:00:00Z",

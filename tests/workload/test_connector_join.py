@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cluster_manager.settings import Settings
+from cryptography.hazmat.primitives import serialization
 
 from tests.support import raw_tls
 from tools import pki
@@ -117,13 +118,34 @@ def test_join_whose_tls_certificate_differs_from_the_body_is_forbidden(stack: St
     assert "join-mismatch" not in _cluster_names(stack)
 
 
-def test_join_without_tls_client_certificate_is_accepted(stack: Stack) -> None:
+def test_join_without_a_tls_client_certificate_is_forbidden_saying_one_is_required(
+    stack: Stack,
+) -> None:
+    # microcloudd always presents its cluster certificate; without it the caller has not
+    # proved it holds the key of the certificate it asks to enroll (design D3).
     token = stack.mint_token("join-no-tls-cert")
     body = _join_body("join-no-tls-cert", pki.cluster_certificate("no-tls-cert").cert_pem, token)
 
     response = _connector_post(stack, body)
 
+    assert response.status == 403
+    assert response.json["error"] == "a TLS client certificate is required to join"
+    assert "join-no-tls-cert" not in _cluster_names(stack)
+
+
+def test_a_join_refused_for_a_missing_client_certificate_leaves_the_token_usable(
+    stack: Stack,
+) -> None:
+    token = stack.mint_token("join-cert-later")
+    cert = pki.cluster_certificate("cert-later")
+    assert (
+        _connector_post(stack, _join_body("join-cert-later", cert.cert_pem, token)).status == 403
+    )
+
+    response = _client(stack, token, cert).join()
+
     assert response.status == 200
+    assert "join-cert-later" in _cluster_names(stack)
 
 
 def test_join_presenting_an_expired_tls_certificate_is_forbidden(stack: Stack) -> None:
@@ -215,11 +237,10 @@ def test_join_with_a_null_or_absent_cluster_name_says_the_name_is_required(
 def test_join_with_fields_from_a_newer_microcloud_enrolls_the_cluster(stack: Stack) -> None:
     # Go's decoder, which upstream's server uses, ignores fields it does not know.
     token = stack.mint_token("join-extra")
-    body = _join_body(
-        "join-extra", pki.cluster_certificate("x").cert_pem, token, cluster_uuid="u-1"
-    )
+    cert = pki.cluster_certificate("x")
+    body = _join_body("join-extra", cert.cert_pem, token, cluster_uuid="u-1")
 
-    response = _connector_post(stack, body)
+    response = _connector_post(stack, body, client=cert)
 
     assert response.status == 200
     assert "join-extra" in _cluster_names(stack)
@@ -244,6 +265,112 @@ def test_join_for_a_name_without_token_is_not_found(stack: Stack) -> None:
     response = _client(stack, forged).join()
 
     assert response.status == 404
+
+
+def _stored_certificate(stack: Stack, name: str) -> str:
+    response = stack.management_session().get(f"{stack.management_url}/1.0/remote-cluster/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()["metadata"]["cluster_certificate"]
+
+
+def _rewrapped(pem: str, width: int = 76, newline: str = "\r\n") -> str:
+    # The same certificate as another encoder may write it: other line width, CRLF, blanks.
+    body = "".join(pem.strip().splitlines()[1:-1])
+    lines = [body[i : i + width] for i in range(0, len(body), width)]
+    text = newline.join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+    return f"  {newline}{text}{newline}\t"
+
+
+def test_join_with_two_certificates_in_cluster_certificate_is_a_bad_request_keeping_the_token(
+    stack: Stack,
+) -> None:
+    token = stack.mint_token("join-two-pems")
+    cert = pki.cluster_certificate("two-pems")
+    pems = cert.cert_pem + pki.cluster_certificate("second").cert_pem
+
+    response = _connector_post(stack, _join_body("join-two-pems", pems, token), client=cert)
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must hold exactly one PEM certificate"
+    )
+    assert _client(stack, token, cert).join().ok
+
+
+@pytest.mark.parametrize(
+    "wrapping", ["before {pem}", "{pem}after", "{pem}\n-----BEGIN PRIVATE KEY-----\n"]
+)
+def test_join_with_text_around_the_certificate_is_a_bad_request_keeping_the_token(
+    stack: Stack, wrapping: str, request: pytest.FixtureRequest
+) -> None:
+    name = f"join-wrapped-{request.node.callspec.indices['wrapping']}"
+    token = stack.mint_token(name)
+    cert = pki.cluster_certificate(name)
+    body = _join_body(name, wrapping.format(pem=cert.cert_pem), token)
+
+    response = _connector_post(stack, body, client=cert)
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must hold exactly one PEM certificate"
+    )
+    assert _client(stack, token, cert).join().ok
+
+
+def test_join_with_a_ca_certificate_is_a_bad_request_keeping_the_token(stack: Stack) -> None:
+    token = stack.mint_token("join-ca-cert")
+    authority = pki.make_ca("join-ca")
+
+    response = _connector_post(
+        stack, _join_body("join-ca-cert", authority.cert_pem, token), client=authority
+    )
+
+    assert response.status == 400
+    assert response.json["error"] == (
+        "invalid certificate: cluster_certificate must not be a CA certificate"
+    )
+    assert _client(stack, token).join().ok
+
+
+def test_the_enrolled_certificate_is_stored_as_normalized_pem(stack: Stack) -> None:
+    token = stack.mint_token("join-normalized")
+    cert = pki.cluster_certificate("normalized")
+    body = _join_body("join-normalized", _rewrapped(cert.cert_pem), token)
+    assert _connector_post(stack, body, client=cert).status == 200
+
+    stored = _stored_certificate(stack, "join-normalized")
+
+    assert stored == cert.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_join_with_a_trailing_newline_in_the_name_is_a_bad_request(stack: Stack) -> None:
+    # "fz-nl" has a token; "fz-nl\n" must not pass the name rule and become a second name.
+    token = stack.mint_token("join-nl")
+    cert = pki.cluster_certificate("nl")
+
+    response = _connector_post(stack, _join_body("join-nl\n", cert.cert_pem, token), client=cert)
+
+    assert response.status == 400
+    assert response.json["error"].startswith("cluster_name must be 1-63 letters")
+    assert _client(stack, token, cert).join().ok
+
+
+@pytest.mark.parametrize("field", ["cluster_name", "cluster_certificate", "token"])
+def test_join_with_a_nul_character_in_a_field_is_a_bad_request_naming_it(
+    stack: Stack, field: str
+) -> None:
+    name = f"join-nul-{field.replace('_', '-')}"
+    token = stack.mint_token(name)
+    cert = pki.cluster_certificate(name)
+    fields = {"cluster_name": name, "cluster_certificate": cert.cert_pem, "token": token}
+    fields[field] = fields[field][:20] + "\x00" + fields[field][20:]
+
+    response = _connector_post(stack, json.dumps(fields).encode(), client=cert)
+
+    assert response.status == 400
+    assert field in response.json["error"]
+    assert "NUL" in response.json["error"]
+    assert _client(stack, token, cert).join().ok
 
 
 def _days_ago(days: int) -> datetime:

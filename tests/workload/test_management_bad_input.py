@@ -41,6 +41,7 @@ PATCH_BODIES = {
     "null description": json.dumps({"description": None}).encode(),
     "unknown field": json.dumps({"description": "x", "colour": "red"}).encode(),
     "invalid status": json.dumps({"status": "PAUSED", "description": "x"}).encode(),
+    "NUL in the description": json.dumps({"description": "rack\u00002"}).encode(),
     "valid and invalid together": json.dumps(
         {"description": "changed", "disk_threshold": 500}
     ).encode(),
@@ -75,6 +76,11 @@ POST_BODIES = {
         {"cluster_name": "bad-new-3", "expiry": "2100-01-01T00:00:00"}
     ).encode(),
     "expiry not a time": json.dumps({"cluster_name": "bad-new-4", "expiry": "tomorrow"}).encode(),
+    "NUL in the description": json.dumps(
+        {"cluster_name": "bad-new-5", "description": "rack\u00002"}
+    ).encode(),
+    "NUL in the name": json.dumps({"cluster_name": "bad-new\u00006"}).encode(),
+    "name with a trailing newline": json.dumps({"cluster_name": "bad-new-7\n"}).encode(),
 }
 
 
@@ -140,4 +146,28 @@ def test_revoking_unknown_name_is_404_and_changes_nothing(
     response = management_api.delete(f"{stack.management_url}{TOKENS}/no-such-token")
 
     assert response.status_code == 404
+    assert _state(management_api, stack) == before
+
+
+NUL_URLS = {
+    "query of the cluster list": ("GET", "/1.0/remote-cluster?page=1%00"),
+    "query parameter name": ("GET", f"{TOKENS}?a%00=1"),
+    "cluster name": ("GET", "/1.0/remote-cluster/a%00b"),
+    "cluster to patch": ("PATCH", "/1.0/remote-cluster/a%00b"),
+    "cluster to delete": ("DELETE", "/1.0/remote-cluster/a%00b"),
+    "token to revoke": ("DELETE", f"{TOKENS}/a%00b"),
+}
+
+
+@pytest.mark.parametrize(("method", "target"), NUL_URLS.values(), ids=NUL_URLS.keys())
+def test_a_nul_character_in_the_url_is_400_and_changes_nothing(
+    management_api: ValidatedSession, stack: Stack, method: str, target: str
+) -> None:
+    before = _state(management_api, stack)
+
+    response = management_api.request(method, f"{stack.management_url}{target}", json={})
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+    assert "\x00" not in response.json()["error"]
     assert _state(management_api, stack) == before

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .db.pool import Database, DatabaseUnavailable
-from .envelope import APIError, error, sync
+from .envelope import APIError, BadRequest, error, sync
 from .front.config import CLIENT_ADDRESS_HEADER
 from .metrics import install_request_metrics, metrics_response
 from .settings import Settings
@@ -47,6 +47,7 @@ def create_app(
         "settings": settings,
         "db": db or Database(settings.database_url, max_size=settings.db_pool_size),
     }
+    app.before_request(_refuse_nul_in_url)
     app.register_blueprint(_health)
     if serve_metrics:
         app.register_blueprint(_metrics)
@@ -82,6 +83,21 @@ def describe_validation_error(validation_error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "body"
         problems.append(f"{where}: {item['msg']}")
     return "invalid request: " + "; ".join(problems)
+
+
+def _refuse_nul_in_url() -> None:
+    """400 for a NUL character anywhere in the path or the query, before any route runs.
+
+    PostgreSQL text cannot hold it, so a route passing a path segment or a query parameter
+    to a query would fail with a 500; request bodies are checked by the protocol models.
+    """
+    if "\x00" in request.path:
+        raise BadRequest("invalid request: the path must not contain NUL characters")
+    for name, values in request.args.lists():
+        if "\x00" in name:
+            raise BadRequest("invalid request: query parameter names must not contain NUL")
+        if any("\x00" in value for value in values):
+            raise BadRequest(f"invalid request: {name}: must not contain NUL characters")
 
 
 _health = Blueprint("health", __name__)

@@ -14,6 +14,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from flask import Response, g, request
 
 from ..front.config import CLIENT_CERT_HEADER, ENROLLED_HEADER
@@ -33,6 +34,51 @@ def pem_to_der(pem: str) -> bytes | None:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+class CertificateError(ValueError):
+    """`cluster_certificate` is not one usable certificate; the message says why."""
+
+
+def single_certificate(pem: str) -> x509.Certificate:
+    """The one certificate that `pem` holds, and nothing else but surrounding whitespace.
+
+    A join enrolls exactly one certificate: a second PEM block, a private key or any text
+    around the block would be stored and echoed back, and a CA certificate would let its
+    holder mint others. microcloudd sends microcluster's cluster.crt, one self-signed
+    CA:FALSE certificate (reference §2.2a; microcloud client/cluster_manager_client.go).
+
+    Raises:
+        CertificateError: what is wrong, never the text itself.
+    """
+    text = pem.strip()
+    if (
+        not text.startswith(_BEGIN)
+        or not text.endswith(_END)
+        or text.count("-----BEGIN ") != 1
+        or text.count("-----END ") != 1
+    ):
+        raise CertificateError("cluster_certificate must hold exactly one PEM certificate")
+    body = "".join(text[len(_BEGIN) : -len(_END)].split())
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
+        extensions = cert.extensions
+    except (binascii.Error, ValueError) as error:
+        raise CertificateError(
+            f"cluster_certificate is not an X.509 certificate: {error}"
+        ) from None
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if is_ca:
+        raise CertificateError("cluster_certificate must not be a CA certificate")
+    return cert
+
+
+def normalized_pem(cert: x509.Certificate) -> str:
+    """The certificate re-encoded from its DER: one way to write it, whatever was sent."""
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def fingerprint_of_der(der: bytes) -> str:

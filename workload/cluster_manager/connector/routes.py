@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, current_app, request
 from pydantic import ValidationError
 
@@ -17,14 +16,17 @@ from ..db.enrollment import EnrollmentError, NewCluster, enroll
 from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
-from ..protocol.connector import NAME_PATTERN, Heartbeat, JoinRequest
+from ..protocol.connector import Heartbeat, JoinRequest
+from ..protocol.rules import NAME_RULE, valid_name
 from ..webapp import database, describe_validation_error, settings
 from .identity import (
+    CertificateError,
     fingerprint_of_der,
     mark_caller_enrolled,
-    pem_to_der,
+    normalized_pem,
     presented_certificate_problem,
     request_fingerprint,
+    single_certificate,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,14 +45,22 @@ def root():
 
 @bp.post("/1.0/remote-cluster")
 def join():
-    """Enroll a cluster with its one-time join token."""
+    """Enroll a cluster with its one-time join token.
+
+    The caller must present `cluster_certificate` as its TLS client certificate, proving it
+    holds the key (design D3). microcloudd always does: microcloud
+    client/cluster_manager_client.go sends `clusterCert.PublicKey()` as the certificate and
+    presents `clusterCert.KeyPair()` on every call. Every refusal leaves the token unused.
+    """
     body = _parse(JoinRequest)
     problem = presented_certificate_problem()
     if problem is not None:
         raise Forbidden(problem)
     cluster = _validated_cluster(body)
     presented = request_fingerprint()
-    if presented is not None and presented != cluster.fingerprint:
+    if presented is None:
+        raise Forbidden("a TLS client certificate is required to join")
+    if presented != cluster.fingerprint:
         raise Forbidden("TLS client certificate does not match cluster_certificate")
     try:
         database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
@@ -58,8 +68,7 @@ def join():
         logger.info("join refused for %s: %s", cluster.name, error.message)
         raise APIError(error.status, error.message) from None
     logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
-    if presented is not None:
-        mark_caller_enrolled()
+    mark_caller_enrolled()
     return sync({})
 
 
@@ -120,19 +129,13 @@ def _parse(model: type[Body]) -> Body:
 def _validated_cluster(body: JoinRequest) -> NewCluster:
     if not body.cluster_name:
         raise BadRequest("remote cluster name is required")
-    if not re.match(NAME_PATTERN, body.cluster_name):
-        raise BadRequest(
-            "cluster_name must be 1-63 letters, digits, '.', '_' or '-', starting with a"
-            " letter or digit"
-        )
+    if not valid_name(body.cluster_name):
+        raise BadRequest(f"cluster_name must be {NAME_RULE}")
     if not body.cluster_certificate:
         raise BadRequest("remote cluster certificate is required")
-    der = pem_to_der(body.cluster_certificate)
-    if der is None:
-        raise BadRequest("invalid certificate: cluster_certificate is not a PEM certificate")
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError as error:
+        cert = single_certificate(body.cluster_certificate)
+    except CertificateError as error:
         raise BadRequest(f"invalid certificate: {error}") from None
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
@@ -143,8 +146,8 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
         raise BadRequest("invalid certificate: not valid before " + not_before.isoformat())
     return NewCluster(
         name=body.cluster_name,
-        certificate_pem=body.cluster_certificate,
-        fingerprint=fingerprint_of_der(der),
+        certificate_pem=normalized_pem(cert),
+        fingerprint=fingerprint_of_der(cert.public_bytes(Encoding.DER)),
         not_before=not_before,
         not_after=not_after,
     )

@@ -30,28 +30,31 @@ def _items(column: str) -> str:
 # Counts one warning per condition the UI lists (ui/warnings.py keeps the two in step):
 # offline, memory over its threshold, each pool over the disk threshold, each member status
 # other than Online, instances in error, each Ceph status other than Online.
+# All arithmetic on reported numbers is numeric: a bigint times 100, or a sum of counts,
+# must never overflow, whatever a row stored before the heartbeat bounds holds (issue 9).
 _WARNING_COUNT = f"""
     (CASE WHEN NOT f.online THEN 1 ELSE 0 END)
     + (CASE WHEN f.memory_total_amount > 0
-            AND f.memory_usage * 100 > f.memory_threshold * f.memory_total_amount
+            AND f.memory_usage::numeric * 100
+                > f.memory_threshold * f.memory_total_amount::numeric
        THEN 1 ELSE 0 END)
     + (SELECT count(*) FROM {_items("f.storage_pool_usages")} AS p
        WHERE (p->>'total')::numeric > 0
          AND (p->>'usage')::numeric * 100 > f.disk_threshold * (p->>'total')::numeric)
     + (SELECT count(*) FROM {_items("f.member_statuses")} AS m
-       WHERE m->>'status' IS DISTINCT FROM 'Online' AND (m->>'count')::int > 0)
+       WHERE m->>'status' IS DISTINCT FROM 'Online' AND (m->>'count')::numeric > 0)
     + (SELECT count(*) FROM {_items("f.instance_statuses")} AS i
-       WHERE i->>'status' = 'Error' AND (i->>'count')::int > 0)
+       WHERE i->>'status' = 'Error' AND (i->>'count')::numeric > 0)
     + (SELECT count(*) FROM {_items("f.ceph_statuses")} AS s
-       WHERE initcap(s->>'status') IS DISTINCT FROM 'Online' AND (s->>'count')::int > 0)
+       WHERE initcap(s->>'status') IS DISTINCT FROM 'Online' AND (s->>'count')::numeric > 0)
 """
 _RUNNING = f"""
-    (SELECT coalesce(sum((i->>'count')::int), 0) FROM {_items("f.instance_statuses")}
+    (SELECT coalesce(sum((i->>'count')::numeric), 0) FROM {_items("f.instance_statuses")}
      AS i WHERE i->>'status' = 'Running')
 """
 _ANNOTATED = f"""
 WITH f AS ({CLUSTER_SELECT}), annotated AS (
-    SELECT f.*, ({_WARNING_COUNT})::int AS warning_count, ({_RUNNING})::int AS running_instances
+    SELECT f.*, ({_WARNING_COUNT})::int AS warning_count, ({_RUNNING}) AS running_instances
     FROM f
 )
 """
@@ -174,7 +177,7 @@ def fleet_summary(conn: DbConnection, offline_after: int) -> dict[str, Any]:
         rows = conn.execute(
             (
                 f"WITH f AS ({CLUSTER_SELECT}) SELECT e->>'status' AS status,"
-                " sum((e->>'count')::bigint)::bigint AS count"
+                " sum((e->>'count')::numeric) AS count"
                 f" FROM f, {_items('f.' + column)} AS e"
                 " GROUP BY 1 ORDER BY 2 DESC, 1"
             ).encode(),

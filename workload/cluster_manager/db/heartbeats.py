@@ -88,7 +88,7 @@ def _parameters(fingerprint: str, beat: Heartbeat) -> dict[str, object]:
         "cpu_load_1": beat.cpu_load_1,
         "cpu_load_5": beat.cpu_load_5,
         "cpu_load_15": beat.cpu_load_15,
-        "load": _as_float(beat.cpu_load_1),
+        "load": float(beat.cpu_load_1),  # the model admits only decimal numbers
         "memory_total_amount": beat.memory_total_amount,
         "memory_usage": beat.memory_usage,
         "instance_count": sum(s.count for s in beat.instance_statuses),
@@ -100,10 +100,3 @@ def _parameters(fingerprint: str, beat: Heartbeat) -> dict[str, object]:
         "storage_usage": sum(p.usage for p in beat.storage_pool_usages),
         "ui_url": beat.lxd_ui_url,
     }
-
-
-def _as_float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0

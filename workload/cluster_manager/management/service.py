@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,12 +16,11 @@ from ..db import api_tokens, clusters, join_tokens
 from ..db.pool import DbConnection
 from ..envelope import APIError, BadRequest, Conflict, NotFound
 from ..join_token import join_command, new_join_token, token_hash
-from ..protocol.connector import NAME_PATTERN
+from ..protocol.rules import NAME_RULE, valid_name
 from ..settings import Settings
 from .connector_identity import ConnectorCertificateError, connector_fingerprint
 
 API_TOKEN_PREFIX = "mcm_"  # noqa: S105 - marks our tokens, not a secret
-_NAME_RULE = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +41,8 @@ def require_valid_name(name: str, what: str) -> None:
     """Refuse names the connector would refuse at join time (or that are empty)."""
     if not name:
         raise BadRequest(f"{what} is required")
-    if not re.match(NAME_PATTERN, name):
-        raise BadRequest(f"{what} must be {_NAME_RULE}")
+    if not valid_name(name):
+        raise BadRequest(f"{what} must be {NAME_RULE}")
 
 
 def fingerprint_of_connector(settings: Settings) -> str:

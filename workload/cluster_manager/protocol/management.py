@@ -1,7 +1,8 @@
 """Request bodies of the management API (reference §1.1), strict about what they accept.
 
 Unknown fields are refused rather than ignored: an operator who misspells `disk_threshold`
-must hear about it instead of believing the change was made.
+must hear about it instead of believing the change was made. Strings hold no NUL character
+and have the lengths of `rules`; names are checked by `rules.valid_name` in the service.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
-    StrictStr,
     field_validator,
     model_validator,
 )
 
-MAX_DESCRIPTION_LENGTH = 1024
+from .rules import MAX_DESCRIPTION_LENGTH, NulFreeStr
+
 Threshold = Annotated[StrictInt, Field(ge=0, le=100)]
 
 
@@ -45,7 +46,7 @@ class RemoteClusterPatch(_Strict):
     """
 
     status: Literal["ACTIVE", ""] | None = None
-    description: StrictStr | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    description: NulFreeStr | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     disk_threshold: Threshold | None = None
     memory_threshold: Threshold | None = None
 
@@ -63,8 +64,8 @@ class JoinTokenCreate(_Strict):
     `cluster_name` defaults to "" so that a missing and an empty name get the same message.
     """
 
-    cluster_name: StrictStr = Field(default="", max_length=255)
-    description: StrictStr = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
+    cluster_name: NulFreeStr = Field(default="", max_length=255)
+    description: NulFreeStr = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
     expiry: AwareDatetime | None = None
 
     @field_validator("expiry", mode="before")

@@ -25,8 +25,8 @@ from ..management.auth import Unauthorized, current_identity
 from ..management.configuration import configuration
 from ..management.login import safe_return_path
 from ..management.sessions import require_same_origin
-from ..protocol.management import MAX_DESCRIPTION_LENGTH, RemoteClusterPatch
-from ..webapp import database, settings
+from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
+from ..webapp import database, describe_validation_error, settings
 from . import charts
 from .warnings import cluster_warnings
 
@@ -35,6 +35,8 @@ bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
 root = Blueprint("ui_root", __name__)
 
 PAGE_SIZES = (25, 50, 100)
+MAX_PAGE = 1_000_000
+"""Past any fleet's last page: a bigger number shows the same empty page."""
 _PUBLIC = {"ui.login_page"}
 
 
@@ -143,7 +145,7 @@ def clusters() -> ResponseReturnValue:
     descending = request.args.get("order") == "desc"
     per_page = _int_arg("per_page", 50)
     per_page = per_page if per_page in PAGE_SIZES else 50
-    page_number = max(1, _int_arg("page", 1))
+    page_number = min(max(1, _int_arg("page", 1)), MAX_PAGE)
     offline_after = settings().offline_after
     page = database().run(
         lambda conn: fleet.cluster_page(
@@ -262,15 +264,19 @@ def update_cluster(name: str) -> ResponseReturnValue:
             if request.form.get(field, "").strip():
                 fields[field] = int(request.form[field])
         changes = RemoteClusterPatch.model_validate(fields).changes()
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError) as error:
         message = "Thresholds must be whole percentages from 0 to 100"
-        if "description" in fields and len(fields["description"]) > MAX_DESCRIPTION_LENGTH:
-            message = f"The description may have at most {MAX_DESCRIPTION_LENGTH} characters"
+        if isinstance(error, ValidationError) and _names_field(error, "description"):
+            message = describe_validation_error(error)
         context = _cluster_context(name)
         return render_template("ui/cluster.html", form_error=message, **context), 400
     database().run(lambda conn: service.update_cluster(conn, name, changes), idempotent=True)
     logger.info("cluster %s updated by %s: %s", name, g.user.name, sorted(changes))
     return redirect(url_for("ui.cluster", name=name, updated="1"), 303)
+
+
+def _names_field(error: ValidationError, field: str) -> bool:
+    return any(item["loc"][:1] == (field,) for item in error.errors(include_input=False))
 
 
 @bp.post("/clusters/<name>/remove")
@@ -309,6 +315,10 @@ def enroll() -> ResponseReturnValue:
     description = request.form.get("description", "").strip()
     hours = request.form.get("expiry_hours", "").strip()
     form = {"cluster_name": name, "description": description, "expiry_hours": hours}
+    try:
+        JoinTokenCreate.model_validate({"cluster_name": name, "description": description})
+    except ValidationError as error:
+        return _tokens_page(400, form=form, form_error=describe_validation_error(error))
     expires_at = None
     if hours:
         try:
