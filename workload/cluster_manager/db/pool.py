@@ -6,6 +6,11 @@ request holds a connection each have a limit of a few seconds, defined here once
 that stops answering altogether (a stalled host, a frozen process) cannot enforce its own
 `statement_timeout`, so a watchdog thread cuts a connection held past its deadline; the
 request then fails with `DatabaseTimeout` (503) and the pool replaces the connection.
+
+Once the database has not answered in time, the process stops asking it: until a background
+check gets an answer again, every request fails at once instead of waiting out its own
+deadline. So a stall holds each worker at most once, and liveness and `GET /`, which never
+touch the database, do not queue behind requests that wait on it.
 """
 
 from __future__ import annotations
@@ -36,16 +41,20 @@ CONNECT_TIMEOUT_SECONDS = 3
 """A connection attempt that has no answer by then fails (libpq `connect_timeout`, at least 2)."""
 CHECKOUT_TIMEOUT_SECONDS = 2.0
 """Longest a request waits for the pool to hand it a connection."""
-STATEMENT_TIMEOUT_SECONDS = 3
+STATEMENT_TIMEOUT_SECONDS = 2
 """PostgreSQL cancels a statement of the apps that runs longer (`statement_timeout`)."""
-DEADLINE_SECONDS = 4.0
-"""Longest a request keeps a connection (all its statements); then the connection is cut.
+DEADLINE_SECONDS = 2.5
+"""Longest a request waits on the database per connection it borrows, checkout included;
+then the connection is cut.
 
 Above `STATEMENT_TIMEOUT_SECONDS`, so a server that still answers cancels first and keeps the
-connection; only one that says nothing at all is cut.
+connection; only one that says nothing at all is cut. Below Pebble's 3 s check timeout, so a
+liveness check that queued behind such a wait still answers in time.
 """
 PING_DEADLINE_SECONDS = 2.0
 """The readiness check's deadline (checkout included), inside Pebble's 3 s check timeout."""
+RECHECK_SECONDS = 0.5
+"""While the database is not answering, how often the background check asks it again."""
 
 
 class DatabaseUnavailable(Exception):
@@ -54,6 +63,10 @@ class DatabaseUnavailable(Exception):
 
 class DatabaseTimeout(DatabaseUnavailable):
     """PostgreSQL did not answer in time; trying again at once would only wait as long."""
+
+
+class _Silence(DatabaseTimeout):
+    """No answer in time: the connection was cut, or the pool could not hand one out."""
 
 
 class Database:
@@ -79,6 +92,10 @@ class Database:
         )
         self._timeout = timeout
         self._opened = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._silent = False
+        """Set when the database did not answer in time, until the background check clears it."""
 
     @contextmanager
     def connection(self, *, deadline: float = DEADLINE_SECONDS) -> Iterator[DbConnection]:
@@ -86,8 +103,41 @@ class Database:
 
         At most `deadline` seconds pass from this call until the connection is given back:
         waiting for the pool counts, and a connection still held then is cut, so the work
-        fails with `DatabaseTimeout`.
+        fails with `DatabaseTimeout`. While the database is not answering, this fails at once.
         """
+        if self._silent:
+            raise DatabaseTimeout("the database is not answering; checking it in the background")
+        try:
+            with self._borrow(deadline) as conn:
+                yield conn
+        except _Silence:
+            self._went_silent()
+            raise
+
+    def _went_silent(self) -> None:
+        with self._lock:
+            if self._silent or self._closed:
+                return
+            self._silent = True
+        logger.warning("the database is not answering: failing requests at once until it does")
+        threading.Thread(target=self._recheck, name="db-recheck", daemon=True).start()
+
+    def _recheck(self) -> None:
+        """Ask the database every RECHECK_SECONDS until it answers; then let requests through."""
+        while not self._closed:
+            time.sleep(RECHECK_SECONDS)
+            try:
+                with self._borrow(PING_DEADLINE_SECONDS) as conn:
+                    conn.execute("SELECT 1")
+            except DatabaseUnavailable:
+                continue
+            with self._lock:
+                self._silent = False
+            logger.warning("the database answers again")
+            return
+
+    @contextmanager
+    def _borrow(self, deadline: float) -> Iterator[DbConnection]:
         self._open()
         started = time.monotonic()
         lease: _Lease | None = None
@@ -101,13 +151,14 @@ class Database:
                         conn.close()  # cut at the last moment: never hand it out again
         except psycopg_pool.PoolTimeout as error:
             logger.warning("database unavailable: %s", error)
-            raise DatabaseTimeout(str(error)) from error
+            raise _Silence(str(error)) from error
         except psycopg.Error as error:
             if lease is not None and lease.cut:
                 message = f"no answer from the database within {deadline:g} s"
                 logger.warning("database unavailable: %s", message)
-                raise DatabaseTimeout(message) from error
+                raise _Silence(message) from error
             if isinstance(error, psycopg.errors.QueryCanceled):
+                # The server answers, only this statement was too slow: no reason to stop asking.
                 logger.warning("database too slow: %s", error)
                 raise DatabaseTimeout(str(error)) from error
             if not isinstance(error, psycopg.OperationalError):
@@ -141,6 +192,7 @@ class Database:
 
     def close(self) -> None:
         """Close every connection; the pool may not be used afterwards."""
+        self._closed = True
         if self._opened:
             self._pool.close()
 
