@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     postgres.init()
     postgres.start()
     try:
-        with connect(postgres.create_database("bench_ui")) as conn:
+        # Seeding a large fleet takes longer than any request may (the apps' statement timeout).
+        with connect(postgres.create_database("bench_ui"), statement_timeout=None) as conn:
             migrate(conn)
             print(f"seeding {args.clusters} clusters …", flush=True)
             seed_fleet(conn, args.clusters)

@@ -6,10 +6,13 @@ the Debian package creates; everything else stays in a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from tools.ports import free_port
@@ -90,6 +93,34 @@ class PostgresServer:
         """Stop the server at once, cutting every connection (like a crash or failover)."""
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stop every process of this server with SIGSTOP, like a stalled host, until exit.
+
+        Connections stay open and new ones are accepted by the kernel, but nothing answers:
+        neither the startup handshake nor a query. Every process is resumed (SIGCONT) on exit,
+        whatever happened inside.
+        """
+        postmaster = self.postmaster_pid()
+        stopped: list[int] = []
+        try:
+            # The postmaster first: stopped, it forks no new backend while we list its children.
+            os.kill(postmaster, signal.SIGSTOP)
+            stopped.append(postmaster)
+            for pid in _children(postmaster):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in reversed(stopped):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+    def postmaster_pid(self) -> int:
+        """The PID of the running server's postmaster (first line of `postmaster.pid`)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def create_database(self, name: str) -> str:
         """Create an empty database; return its URL."""
         import psycopg
@@ -107,3 +138,18 @@ class PostgresServer:
         if result.returncode != 0:
             log = self.log_file.read_text() if self.log_file.exists() else ""
             raise RuntimeError(f"{tool} failed: {result.stderr}{result.stdout}\n{log[-2000:]}")
+
+
+def _children(parent: int) -> list[int]:
+    """PIDs whose parent is `parent`, from /proc (the postmaster's backends and helpers)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process exited while we looked
+            continue
+        # `pid (comm) state ppid ...`; comm may hold spaces or parentheses.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == parent:
+            children.append(int(text.split(" ", 1)[0]))
+    return children

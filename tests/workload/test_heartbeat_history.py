@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
+from cluster_manager.db import heartbeats
 from cluster_manager.db.heartbeats import prune_history
 from cluster_manager.db.pool import connect
 
@@ -55,6 +57,27 @@ def test_pruning_drops_history_older_than_the_retention_only(stack: Stack) -> No
     assert removed >= 1
     assert _history(stack, "history-old") == []
     assert len(_history(stack, "history-new")) == 1
+
+
+def test_pruning_a_backlog_larger_than_a_batch_removes_all_of_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enroll(stack, "history-backlog", KNOWN_HEARTBEAT)
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute(
+            "INSERT INTO heartbeat_history SELECT cluster_id, bucket - make_interval(days => n),"
+            " cpu_load_1, memory_total, memory_usage, storage_total, storage_usage,"
+            " member_count, instance_count"
+            " FROM heartbeat_history JOIN clusters ON id = cluster_id, generate_series(31, 37) n"
+            " WHERE name = 'history-backlog'"
+        )
+    monkeypatch.setattr(heartbeats, "PRUNE_BATCH_ROWS", 2)
+
+    with connect(stack.database_url) as conn:
+        removed = prune_history(conn, retention_days=30)
+
+    assert removed >= 7
+    assert len(_history(stack, "history-backlog")) == 1
 
 
 def test_removing_a_cluster_removes_its_history(stack: Stack) -> None:

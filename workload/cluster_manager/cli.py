@@ -56,7 +56,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
     from .db.migrate import migrate
 
-    with connect(settings.database_url) as conn:
+    # A migration may rightly run longer than any request's statement.
+    with connect(settings.database_url, statement_timeout=None) as conn:
         result = migrate(conn)
     emit(
         args,

@@ -7,12 +7,19 @@ at once, and no process keeps a cache that could disagree with the database.
 
 from __future__ import annotations
 
+import time
+
 from pydantic_core import to_json
 
 from ..protocol.connector import Heartbeat
 from .pool import DbConnection
 
 HISTORY_BUCKET = "10 minutes"
+PRUNE_BATCH_ROWS = 10_000
+"""History rows one pruning statement deletes at most, far inside the statement timeout."""
+PRUNE_BUDGET_SECONDS = 1.5
+"""Pruning starts no new batch after this long, inside the request's deadline; what is left
+goes at the next prune."""
 
 _STORE_HEARTBEAT = """
 WITH caller AS (
@@ -66,12 +73,23 @@ def remove_caller(conn: DbConnection, fingerprint: str) -> str | None:
 
 
 def prune_history(conn: DbConnection, retention_days: int) -> int:
-    """Drop history older than the retention; the number of rows removed."""
-    cursor = conn.execute(
-        "DELETE FROM heartbeat_history WHERE bucket < now() - make_interval(days => %s)",
-        (retention_days,),
-    )
-    return cursor.rowcount
+    """Drop history older than the retention; the number of rows removed.
+
+    In batches of short statements, so that even a backlog (the manager was down for days)
+    stays within the statement timeout; a backlog left when the budget is spent goes next time.
+    """
+    removed = 0
+    stop_at = time.monotonic() + PRUNE_BUDGET_SECONDS
+    while True:
+        cursor = conn.execute(
+            "DELETE FROM heartbeat_history WHERE (cluster_id, bucket) IN ("
+            " SELECT cluster_id, bucket FROM heartbeat_history"
+            " WHERE bucket < now() - make_interval(days => %s) LIMIT %s)",
+            (retention_days, PRUNE_BATCH_ROWS),
+        )
+        removed += cursor.rowcount
+        if cursor.rowcount < PRUNE_BATCH_ROWS or time.monotonic() >= stop_at:
+            return removed
 
 
 def _parameters(fingerprint: str, beat: Heartbeat) -> dict[str, object]:
