@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .. import remote_write
 from ..db.enrollment import EnrollmentError, NewCluster, enroll
 from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
+from ..db.pool import DatabaseUnavailable
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import Heartbeat, JoinRequest
@@ -34,6 +35,7 @@ Body = TypeVar("Body", JoinRequest, Heartbeat)
 bp = Blueprint("connector", __name__)
 
 _PRUNE_EVERY_SECONDS = 3600.0
+_PRUNE_RETRY_SECONDS = 60.0
 _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
 
 
@@ -159,6 +161,12 @@ def _maybe_prune_history() -> None:
         return
     _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
     retention = settings().history_retention_days
-    removed = database().run(lambda conn: prune_history(conn, retention), idempotent=True)
+    try:
+        removed = database().run(lambda conn: prune_history(conn, retention), idempotent=True)
+    except DatabaseUnavailable as error:
+        # The heartbeat is stored already; its answer must say so. Pruning tries again later.
+        logger.warning("pruning heartbeat history postponed: %s", error)
+        _next_prune_at = time.monotonic() + _PRUNE_RETRY_SECONDS
+        return
     if removed:
         logger.info("pruned %d heartbeat history rows older than %d days", removed, retention)
