@@ -1,10 +1,10 @@
 """Check management API responses against our OpenAPI document and the published contract.
 
 Our document (shipped in the workload) must describe every response exactly. The published
-contract (`../shared/contract/cluster-manager-api.yaml`, beside the repository) lists fewer
-status codes; a response with a status it does not list must still be a valid envelope by
-its generic `Response` schema, and a path it does not list (our extras) is not checked
-against it.
+contract (`../shared/contract/cluster-manager-api.yaml`, beside the repository where it is:
+a plain clone has none, and then only our document is checked) lists fewer status codes; a
+response with a status it does not list must still be a valid envelope by its generic
+`Response` schema, and a path it does not list (our extras) is not checked against it.
 """
 
 from __future__ import annotations
@@ -26,16 +26,13 @@ OUR_DOCUMENT = REPO_ROOT / "workload" / "cluster_manager" / "management" / "open
 PUBLISHED_CONTRACT = REPO_ROOT.parent / "shared" / "contract" / "cluster-manager-api.yaml"
 
 
-class ContractMissing(RuntimeError):
-    """The published contract is not where the tests expect it."""
+CONTRACT_MISSING = (
+    f"the published contract is not beside the repository ({PUBLISHED_CONTRACT});"
+    " responses are checked against our own OpenAPI document only"
+)
 
 
 def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ContractMissing(
-            f"OpenAPI document not found at {path}; the published contract must sit beside the"
-            " repository as ../shared/contract/cluster-manager-api.yaml"
-        )
     return yaml.safe_load(path.read_text())
 
 
@@ -46,19 +43,24 @@ def our_document() -> OpenAPI:
 
 
 @cache
-def published_contract() -> tuple[OpenAPI, Any]:
-    """The upstream contract, and a validator for its generic `Response` envelope."""
+def published_contract() -> tuple[OpenAPI, Any] | None:
+    """The upstream contract and a validator of its `Response` envelope; None without it."""
+    if not PUBLISHED_CONTRACT.is_file():
+        return None
     spec = _load(PUBLISHED_CONTRACT)
     envelope = {**spec["components"]["schemas"]["Response"], "components": spec["components"]}
     return OpenAPI.from_dict(spec), OAS30Validator(envelope)
 
 
 def validate_response(response: requests.Response) -> None:
-    """Raise unless `response` satisfies both our document and the published contract."""
+    """Raise unless `response` satisfies our document and (where present) the contract."""
     request = RequestsOpenAPIRequest(response.request)
     wrapped = RequestsOpenAPIResponse(response)
     our_document().validate_response(request, wrapped)
-    contract, envelope = published_contract()
+    published = published_contract()
+    if published is None:
+        return
+    contract, envelope = published
     try:
         contract.validate_response(request, wrapped)
     except (PathNotFound, OperationNotFound):
