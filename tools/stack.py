@@ -166,6 +166,17 @@ class Stack:
             self.wait_ready(app)
         return self
 
+    def __enter__(self) -> Stack:
+        """Start the stack (stopping whatever did start if that fails); stop it on leaving."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def start_app(self, app: str) -> None:
         """Start one gunicorn app on its socket."""
         self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])

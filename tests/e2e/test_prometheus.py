@@ -39,11 +39,8 @@ def stack(
         "MCM_RATE_LIMIT_CONNECTOR": "100000/minute",
     }
     url = postgres.create_database("e2e_prometheus")
-    running = Stack(Path(tmp_path_factory.mktemp("stack")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("stack")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import hashlib
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, settings
 
 from tools.stack import Stack
 
@@ -21,6 +21,17 @@ RELAXED_HEALTH_CHECKS = (
     HealthCheck.data_too_large,
 )
 """Each example is a real request to a real stack: slow by hypothesis' measure, and meant so."""
+
+
+def budget(examples: int) -> settings:
+    """The stage's hypothesis settings: `examples` cases, the same ones on every run."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=RELAXED_HEALTH_CHECKS,
+        derandomize=True,
+    )
+
 
 WATCHED_TABLES = ("clusters", "cluster_details", "heartbeat_history", "join_tokens")
 """What a refused request must leave as it was (sessions and API-token use are bookkeeping)."""

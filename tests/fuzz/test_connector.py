@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import RELAXED_HEALTH_CHECKS, FuzzTally, database_state
+from tests.fuzz.conftest import FuzzTally, budget, database_state
 from tests.support.clusters import KNOWN_HEARTBEAT
 from tests.support.oidc import browser, log_in, oidc_stack
 from tools import pki
@@ -129,8 +129,7 @@ def admin(deployment: Stack) -> requests.Session:
     return session
 
 
-def _fleet_pages(stack: Stack) -> tuple[str, ...]:
-    return ("/ui/", "/ui/clusters", f"/ui/clusters/{CLUSTER}")
+FLEET_PAGES = ("/ui/", "/ui/clusters", f"/ui/clusters/{CLUSTER}")
 
 
 def _encode(body: Any) -> bytes:
@@ -139,12 +138,7 @@ def _encode(body: Any) -> bytes:
 
 
 @given(body=heartbeats)
-@settings(
-    max_examples=HEARTBEATS,
-    deadline=None,
-    suppress_health_check=RELAXED_HEALTH_CHECKS,
-    derandomize=True,
-)
+@budget(HEARTBEATS)
 def test_a_heartbeat_body_never_breaks_the_connector_or_the_fleet_pages(
     body: dict[str, Any],
     deployment: Stack,
@@ -161,7 +155,7 @@ def test_a_heartbeat_body_never_breaks_the_connector_or_the_fleet_pages(
     if response.status >= 400:
         assert database_state(deployment) == before, response.text
     else:
-        for page in _fleet_pages(deployment):
+        for page in FLEET_PAGES:
             answer = admin.get(f"{deployment.management_url}{page}", timeout=10)
             assert answer.status_code == 200, f"{page} after {body!r}: {answer.status_code}"
 
@@ -179,12 +173,7 @@ _joiners = itertools.count(1)
 
 
 @given(body=joins, own_certificate=st.booleans())
-@settings(
-    max_examples=JOINS,
-    deadline=None,
-    suppress_health_check=RELAXED_HEALTH_CHECKS,
-    derandomize=True,
-)
+@budget(JOINS)
 def test_a_join_body_never_breaks_the_connector_and_a_refusal_changes_nothing(
     body: dict[str, Any], own_certificate: bool, deployment: Stack, tally: FuzzTally
 ) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from hypothesis import settings
 from schemathesis import checks
 
-from tests.fuzz.conftest import RELAXED_HEALTH_CHECKS, FuzzTally, database_state
+from tests.fuzz.conftest import FuzzTally, budget, database_state
 from tests.support.clusters import KNOWN_HEARTBEAT, enroll
 from tools.postgres import PostgresServer
 from tools.stack import Stack
@@ -32,20 +31,16 @@ def fuzzed(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -
     """A stack with two enrolled clusters and a pending token, and no management rate limit."""
     url = postgres.create_database("fuzz_management")
     env = {"MCM_RATE_LIMIT_MANAGEMENT": "1000000/minute"}
-    running = Stack(Path(tmp_path_factory.mktemp("fuzz-api")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("fuzz-api")), url, env=env) as running:
         for name in ("fuzz-a", "fuzz-b"):
             enroll(running, name, KNOWN_HEARTBEAT)
         running.mint_token("fuzz-pending")
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def api(fuzzed: Stack) -> requests.Session:
-    session = fuzzed.management_session()
-    return session
+    return fuzzed.management_session()
 
 
 def _semantic_refusals(case: schemathesis.Case) -> list:
@@ -69,12 +64,7 @@ def _in_the_past(moment: str) -> bool:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=CASES_PER_OPERATION,
-    deadline=None,
-    suppress_health_check=RELAXED_HEALTH_CHECKS,
-    derandomize=True,
-)
+@budget(CASES_PER_OPERATION)
 def test_every_operation_holds_its_contract(
     case: schemathesis.Case, fuzzed: Stack, api: requests.Session, tally: FuzzTally
 ) -> None:

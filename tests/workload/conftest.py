@@ -23,11 +23,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     """
     number = next(_stack_numbers)
     url = postgres.create_database(f"stack_{number}")
-    running = Stack(Path(tmp_path_factory.mktemp(f"stack{number}")), url).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp(f"stack{number}")), url) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,11 +29,8 @@ BASE_HEARTBEAT = {
 def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     url = postgres.create_database("connector_body_limit")
     env = {"MCM_CONNECTOR_MAX_BODY_MIB": str(LIMIT_MIB)}
-    running = Stack(Path(tmp_path_factory.mktemp("body")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("body")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _heartbeat_of(size: int) -> bytes:

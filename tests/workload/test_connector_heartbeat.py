@@ -226,10 +226,9 @@ def test_leave_from_unknown_certificate_is_forbidden(stack: Stack) -> None:
 def test_heartbeat_through_a_second_unit_right_after_joining_succeeds(
     stack: Stack, tmp_path: Path
 ) -> None:
-    second = Stack(
+    with Stack(
         tmp_path, stack.database_url, connector_identity=stack.connector_identity
-    ).start()
-    try:
+    ) as second:
         client = _enrolled(stack, "hb-second-unit")
         via_second = MicroCloudClient(
             client.token_text,
@@ -240,5 +239,3 @@ def test_heartbeat_through_a_second_unit_right_after_joining_succeeds(
         response = via_second.heartbeat(HEARTBEAT)
 
         assert response.status == 200
-    finally:
-        second.stop()

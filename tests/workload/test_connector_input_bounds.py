@@ -53,11 +53,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         "MCM_RATE_LIMIT_MANAGEMENT": "100000/minute",
     }
     url = postgres.create_database("connector_input_bounds")
-    running = Stack(Path(tmp_path_factory.mktemp("bounds")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("bounds")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

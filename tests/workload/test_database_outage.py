@@ -32,9 +32,8 @@ def own_postgres() -> Iterator[PostgresServer]:
 @pytest.fixture
 def outage_stack(own_postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     url = own_postgres.create_database("outage")
-    running = Stack(tmp_path, url).start()
-    yield running
-    running.stop()
+    with Stack(tmp_path, url) as running:
+        yield running
 
 
 def _stored_memory_usage(stack: Stack) -> dict[str, int]:

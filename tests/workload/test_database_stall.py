@@ -58,11 +58,8 @@ def stall_stack(
     own_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     url = own_postgres.create_database("stall")
-    running = Stack(Path(tmp_path_factory.mktemp("stall")), url, env=UNLIMITED).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("stall")), url, env=UNLIMITED) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -168,11 +168,8 @@ def test_access_log_lines_are_json_without_query_strings(stack: Stack) -> None:
 def management_only(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     """A stack whose connector app never started; its socket is ours to fake."""
     url = postgres.create_database(f"front_{time.monotonic_ns()}")
-    running = Stack(tmp_path, url, apps=("management",), front_options=QUICK_TIMEOUTS).start()
-    try:
+    with Stack(tmp_path, url, apps=("management",), front_options=QUICK_TIMEOUTS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_a_stopped_app_is_503(management_only: Stack) -> None:

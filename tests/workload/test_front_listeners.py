@@ -32,11 +32,8 @@ def proxied(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
     """A stack behind "Traefik": PROXY headers expected, believed from 127.0.0.1 only."""
     url = postgres.create_database("front_proxied")
     root = Path(tmp_path_factory.mktemp("proxied"))
-    running = Stack(root, url, proxy_protocol=True).start()
-    try:
+    with Stack(root, url, proxy_protocol=True) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _status_through_proxy(stack: Stack, header: bytes, source: str = "127.0.0.1") -> str:
@@ -92,11 +89,8 @@ def test_a_connection_without_a_proxy_header_is_refused(proxied: Stack) -> None:
 @pytest.fixture
 def renewing(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     url = postgres.create_database(f"front_renewal_{time.monotonic_ns()}")
-    running = Stack(tmp_path, url).start()
-    try:
+    with Stack(tmp_path, url) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _served_certificate(stack: Stack) -> bytes:

@@ -26,11 +26,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     # Trust authentication ignores the password, but every process is handed it.
     url = url.replace("postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@")
     env = {"MCM_LOG_LEVEL": "debug"}
-    running = Stack(Path(tmp_path_factory.mktemp("logs")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("logs")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

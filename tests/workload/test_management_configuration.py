@@ -22,11 +22,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     url = postgres.create_database("configuration_secrets")
     with_password = url.replace("postgres@", f"postgres:{DB_PASSWORD}@", 1)
     assert with_password != url
-    running = Stack(Path(tmp_path_factory.mktemp("configuration")), with_password).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("configuration")), with_password) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _configuration(api: ValidatedSession, stack: Stack) -> dict[str, dict[str, str]]:

@@ -22,11 +22,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         "MCM_WORKERS": "1",
     }
     url = postgres.create_database("management_limits")
-    running = Stack(Path(tmp_path_factory.mktemp("limits")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("limits")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_requests_over_the_limit_get_429_with_retry_after(

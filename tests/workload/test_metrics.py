@@ -41,11 +41,8 @@ def stack(
         "MCM_REMOTE_WRITE_URLS": receiver.url,
         "MCM_RATE_LIMIT_CONNECTOR": f"{CONNECTOR_LIMIT}/minute",
     }
-    running = Stack(Path(tmp_path_factory.mktemp("metrics")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("metrics")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def scrape(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

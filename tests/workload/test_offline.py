@@ -34,11 +34,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         "MCM_OFFLINE_AFTER": str(OFFLINE_AFTER),
     }
     url = postgres.create_database("offline_after")
-    running = Stack(Path(tmp_path_factory.mktemp("offline")), url, env=env).start()
-    try:
+    with Stack(Path(tmp_path_factory.mktemp("offline")), url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _last_heartbeat_seconds_ago(stack: Stack, name: str, seconds: int) -> None:

@@ -33,11 +33,8 @@ def limited_stack(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
         "MCM_RATE_LIMIT_MANAGEMENT": f"{LIMIT}/minute",
         "MCM_WORKERS": "3",
     }
-    running = Stack(tmp_path, url, env=env).start()
-    try:
+    with Stack(tmp_path, url, env=env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _enrolled(stack: Stack, name: str) -> MicroCloudClient:

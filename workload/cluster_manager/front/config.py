@@ -225,7 +225,10 @@ def _tables(settings: FrontSettings) -> list[str]:
 
 
 def _table(name: str, key: str, limits: Sequence[RateLimit], extra: str = "") -> list[str]:
-    rates = ",".join(f"gpc{index}_rate({limit.period_seconds}s)" for index, limit in _each(limits))
+    # Limit i is counted by gpc<i>, which has a rate period of its own in every table.
+    rates = ",".join(
+        f"gpc{index}_rate({limit.period_seconds}s)" for index, limit in enumerate(limits)
+    )
     expire = max(limit.period_seconds for limit in limits)
     return [
         f"backend {name}",
@@ -292,9 +295,9 @@ def _limit_checks(limits: Sequence[RateLimit], counter: int, condition: str) -> 
     Every request counts, refused ones too, so a burst's count passes `amount + 1` exactly
     once: that first refusal is the one the access log keeps, with the key and the limit.
     """
-    for index, _ in _each(limits):
+    for index, _ in enumerate(limits):
         yield f"    http-request sc-inc-gpc{index}({counter}) if {condition}"
-    for index, limit in _each(limits):
+    for index, limit in enumerate(limits):
         rate = f"sc_gpc{index}_rate({counter})"
         yield (
             f"    http-request set-var(txn.retry) int({limit.retry_after_seconds})"
@@ -426,8 +429,3 @@ def _answer(status: int) -> str:
     quoted = body.replace("\\", "\\\\").replace('"', '\\"')
     headers = " ".join(f'hdr {name} "{value}"' for name, value in SECURITY_HEADERS)
     return f'status {status} content-type application/json string "{quoted}\\n" {headers}'
-
-
-def _each(limits: Sequence[RateLimit]) -> Iterator[tuple[int, RateLimit]]:
-    # Limit i is counted by gpc<i>, which has a rate period of its own in every table.
-    return enumerate(limits)
