@@ -20,7 +20,7 @@ from charms.microcloud_cluster_manager_k8s.v0.traefik_route import TraefikRouteR
 
 import readiness
 from actions import ClusterManagerActions
-from charm_config import CharmConfig
+from charm_config import CharmConfig, InvalidOption
 from connector_identity import ConnectorIdentityStore
 from constants import (
     APP_SERVICES,
@@ -47,7 +47,7 @@ from constants import (
     SCHEMA_VERSION_KEY,
     UNIT_ADDRESS_KEY,
 )
-from ingress import TRUSTED_PROXIES, build_route_config, unit_address
+from ingress import build_route_config, unit_address
 from observability import RELATIONS as OBSERVABILITY_RELATIONS
 from observability import Observability
 from oidc import OAUTH_RELATION, OIDCLogin
@@ -188,18 +188,24 @@ class ClusterManagerCharm(ops.CharmBase):
 
     def _facts(self) -> readiness.Facts:
         """Read everything the readiness checks decide on."""
+        config, config_error, config_fix = None, "", ""
         try:
-            config, config_error = self.load_config(CharmConfig), ""
+            config = self.load_config(CharmConfig)
+        except InvalidOption as error:
+            config_error, config_fix = str(error), f"{error.option}={error.example}"
         except ValueError as error:
-            config, config_error = None, str(error)
+            config_error = str(error)
         credentials = self.database.fetch()
         connected = self.container.can_connect()
         oidc, oidc_problem = self.oidc.read()
         stopped, failing = self._service_health() if connected else ((), ())
         return readiness.Facts(
+            app_name=self.app.name,
+            unit_name=self.unit.name,
             is_leader=self.unit.is_leader(),
             config=config,
             config_error=config_error,
+            config_fix=config_fix,
             container_connected=connected,
             database_provider=self.database.provider_name,
             database_url=credentials.uri if credentials else None,
@@ -251,7 +257,7 @@ class ClusterManagerCharm(ops.CharmBase):
         env = render_env(config, facts.database_url, self.observability.remote_write_urls())
         if facts.oidc is not None:
             env.update(facts.oidc.to_env(config.management_api_domain))
-        front = render_front(config, facts.ingress_provider is not None, TRUSTED_PROXIES)
+        front = render_front(config, facts.ingress_provider is not None)
         return [
             WorkloadFile(ENV_FILE, format_env_file(env), 0o600),
             WorkloadFile(FRONT_CONFIG, front),
@@ -324,7 +330,7 @@ class ClusterManagerCharm(ops.CharmBase):
         if peer is None:
             return
         databag = peer.data[self.unit]
-        address = unit_address(self.unit.name, self.app.name, self.model.name)
+        address = unit_address()
         if serving and databag.get(UNIT_ADDRESS_KEY) != address:
             databag[UNIT_ADDRESS_KEY] = address
         elif not serving and UNIT_ADDRESS_KEY in databag:

@@ -7,6 +7,7 @@ the front and the workload see the real client address for logs and rate limits 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,22 +16,14 @@ from constants import CONNECTOR_PORT, MANAGEMENT_PORT
 ENTRYPOINT = "websecure"
 PROXY_PROTOCOL_VERSION = 2
 
-TRUSTED_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-"""Sources whose PROXY protocol header the front believes.
 
-Traefik connects from its pod address, which changes whenever its pod is recreated and is not
-published in the traefik-route relation data, so we trust the private ranges Kubernetes pod
-networks are allocated from (the defaults of every common CNI) instead of one address. The
-TLS listeners accept only connections that start with a PROXY header once Traefik is related,
-and only pods inside the cluster can reach a pod address, so this never lets an outside client
-choose its own address.
-"""
+def unit_address() -> str:
+    """Return this unit's host name as its pod resolves it, for Traefik and Prometheus.
 
-
-def unit_address(unit_name: str, app_name: str, model_name: str) -> str:
-    """Return a unit's stable pod DNS name (Juju's headless `<app>-endpoints` service)."""
-    pod = unit_name.replace("/", "-")
-    return f"{pod}.{app_name}-endpoints.{model_name}.svc.cluster.local"
+    In a pod that is Juju's headless service name `<pod>.<app>-endpoints.<model>.svc.<cluster
+    domain>`, whatever the cluster's domain; the COS and Traefik libraries make the same call.
+    """
+    return socket.getfqdn()
 
 
 def build_route_config(

@@ -67,8 +67,7 @@ class Observability(ops.Object):
     def reconcile(self, container: ops.Container) -> None:
         """Publish our relation data and bring the Pebble log targets up to date."""
         rules = load_alert_rules(ALERT_RULES_DIR, JujuTopology.from_charm(self._charm))
-        address = unit_address(self.model.unit.name, self.model.app.name, self.model.name)
-        self.scrape.update([SCRAPE_JOB], rules, address)
+        self.scrape.update([SCRAPE_JOB], rules, unit_address())
         dashboards = {path.name: path.read_text() for path in DASHBOARDS_DIR.glob("*.json")}
         alt_uids = {name: dashboard_uid(self._charm.meta.name, name) for name in dashboards}
         self.dashboards.update(dashboards, alt_uids, inject_dropdowns=False)

@@ -141,9 +141,15 @@ class OIDCLogin(ops.Object):
         try:
             info = self.oauth.get_provider_info()
         except (ops.SecretNotFoundError, ops.ModelError) as error:
-            raise OIDCConfigError(f"cannot read the oauth client secret: {error}") from None
+            raise OIDCConfigError(
+                f"cannot read the oauth client secret: {error} ({self._logs()})"
+            ) from None
         if info is None or not info.client_id:
-            raise OIDCWaiting("waiting for the oauth provider to register our client")
+            relation = self.model.get_relation(OAUTH_RELATION)
+            provider = relation.app.name if relation and relation.app else "the oauth provider"
+            raise OIDCWaiting(
+                f"waiting for the oauth provider to register our client (juju status {provider})"
+            )
         return OIDCSettings(
             source="oauth",
             issuer=info.issuer_url,
@@ -160,9 +166,15 @@ class OIDCLogin(ops.Object):
         if not issuer and not client_id:
             return None
         if not issuer or not client_id:
-            raise OIDCConfigError("set both oidc-issuer and oidc-client-id (or neither)")
+            raise OIDCConfigError(
+                "set both oidc-issuer and oidc-client-id (or neither) (juju config "
+                f"{self.model.app.name} oidc-issuer=<issuer URL> oidc-client-id=<client ID>)"
+            )
         if not issuer.startswith(("https://", "http://")):
-            raise OIDCConfigError(f"oidc-issuer {issuer!r} is not an http(s) URL")
+            raise OIDCConfigError(
+                f"oidc-issuer {issuer!r} is not an http(s) URL "
+                f"(juju config {self.model.app.name} oidc-issuer=https://<issuer>)"
+            )
         return OIDCSettings(
             source="config",
             issuer=issuer,
@@ -182,16 +194,24 @@ class OIDCLogin(ops.Object):
             content = secret.get_content(refresh=True)
         except ops.SecretNotFoundError:
             raise OIDCConfigError(
-                f"oidc-client-secret {secret_id} not found: "
-                f"run `juju grant-secret {secret_id} {self.model.app.name}`"
+                f"oidc-client-secret {secret_id} not found "
+                f"(juju grant-secret {secret_id} {self.model.app.name})"
             ) from None
         except ops.ModelError as error:
-            raise OIDCConfigError(f"cannot read oidc-client-secret: {error}") from None
+            raise OIDCConfigError(
+                f"cannot read oidc-client-secret: {error} ({self._logs()})"
+            ) from None
         if SECRET_KEY in content:
             return content[SECRET_KEY]
         if len(content) == 1:
             return next(iter(content.values()))
-        raise OIDCConfigError(f"oidc-client-secret must hold a `{SECRET_KEY}` key")
+        raise OIDCConfigError(
+            f"oidc-client-secret must hold a `{SECRET_KEY}` key "
+            f"(juju update-secret {secret_id} {SECRET_KEY}=<secret>)"
+        )
+
+    def _logs(self) -> str:
+        return f"juju debug-log --include {self.model.unit.name}"
 
     def _option(self, name: str, default: str) -> str:
         value = self._charm.config.get(name, default)

@@ -3,6 +3,8 @@
 Every check reads the `Facts` gathered once per hook and returns None when it passes, or the
 status that tells the operator what is missing: Blocked when they must act, Waiting when a
 related application (or our leader) must act, Maintenance while the unit works on its own.
+Every Blocked and Waiting message ends with the command to type, in parentheses: the
+`juju integrate` or `juju config` that fixes it, or where to look when another party acts.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ MAX_ERROR_LENGTH = 200
 class Facts:
     """Everything the checks decide on, read once per hook."""
 
+    app_name: str
+    unit_name: str
     is_leader: bool
     config: CharmConfig | None
     config_error: str
+    config_fix: str
+    """`option=example` for `juju config`, when the error names one option."""
     container_connected: bool
     database_provider: str | None
     """Application name of the database provider, None when not related."""
@@ -53,42 +59,54 @@ Check = Callable[[Facts], ops.StatusBase | None]
 def config_valid(facts: Facts) -> ops.StatusBase | None:
     """The config options are valid."""
     if facts.config is None:
-        return ops.BlockedStatus(f"invalid config: {facts.config_error}")
+        fix = f"juju config {facts.app_name} {facts.config_fix or '…'}"
+        return ops.BlockedStatus(f"invalid config: {facts.config_error} ({fix})")
     return None
 
 
 def container_connected(facts: Facts) -> ops.StatusBase | None:
     """Pebble in the workload container answers."""
     if not facts.container_connected:
-        return ops.WaitingStatus("waiting for the cluster-manager container to start")
+        return ops.WaitingStatus(
+            f"waiting for the cluster-manager container to start ({_logs(facts)})"
+        )
     return None
 
 
 def database_related(facts: Facts) -> ops.StatusBase | None:
     """The `database` endpoint is integrated."""
     if facts.database_provider is None:
-        return ops.BlockedStatus("integrate with a PostgreSQL provider (database)")
+        return ops.BlockedStatus(
+            f"integrate with PostgreSQL (juju integrate {facts.app_name}:database postgresql-k8s)"
+        )
     return None
 
 
 def database_ready(facts: Facts) -> ops.StatusBase | None:
     """The provider created our database and user."""
     if facts.database_provider is not None and facts.database_url is None:
-        return ops.WaitingStatus(f"waiting for a database from {facts.database_provider}")
+        provider = facts.database_provider
+        return ops.WaitingStatus(
+            f"waiting for a database from {provider} (juju status {provider})"
+        )
     return None
 
 
 def certificates_related(facts: Facts) -> ops.StatusBase | None:
     """The `certificates` endpoint is integrated."""
     if facts.certificates_provider is None:
-        return ops.BlockedStatus("integrate with a TLS certificates provider (certificates)")
+        return ops.BlockedStatus(
+            "integrate with a TLS certificates provider "
+            f"(juju integrate {facts.app_name}:certificates self-signed-certificates)"
+        )
     return None
 
 
 def certificate_issued(facts: Facts) -> ops.StatusBase | None:
     """The management API certificate for the configured domain has been issued."""
     if facts.certificates_provider is not None and facts.management_tls is None:
-        return ops.WaitingStatus(f"certificate requested from {facts.certificates_provider}")
+        provider = facts.certificates_provider
+        return ops.WaitingStatus(f"certificate requested from {provider} (juju status {provider})")
     return None
 
 
@@ -97,7 +115,10 @@ def connector_identity_ready(facts: Facts) -> ops.StatusBase | None:
     if facts.connector_identity is None:
         if facts.is_leader:
             return ops.MaintenanceStatus("creating the connector identity")
-        return ops.WaitingStatus("waiting for the leader to create the connector identity")
+        return ops.WaitingStatus(
+            "waiting for the leader to create the connector identity "
+            f"(juju status {facts.app_name})"
+        )
     return None
 
 
@@ -109,20 +130,22 @@ def connector_domain_matches(facts: Facts) -> ops.StatusBase | None:
     names = ", ".join(identity.dns_names) or "no DNS name"
     return ops.BlockedStatus(
         f"cluster-connector-domain {config.cluster_connector_domain} differs from the connector "
-        f"certificate ({names}): run rotate-connector-certificate confirm=true"
+        f"certificate ({names}) "
+        f"(juju run {facts.app_name}/leader rotate-connector-certificate confirm=true)"
     )
 
 
 def schema_migrated(facts: Facts) -> ops.StatusBase | None:
     """The database schema is at the workload's version."""
     if facts.migration_error:
-        return ops.BlockedStatus(
-            f"database migration failed: {facts.migration_error[:MAX_ERROR_LENGTH]}"
-        )
+        error = facts.migration_error[:MAX_ERROR_LENGTH]
+        return ops.BlockedStatus(f"database migration failed: {error} ({_logs(facts)})")
     if not facts.schema_migrated:
         if facts.is_leader:
             return ops.MaintenanceStatus("migrating the database schema")
-        return ops.WaitingStatus("waiting for the leader to migrate the database schema")
+        return ops.WaitingStatus(
+            f"waiting for the leader to migrate the database schema (juju status {facts.app_name})"
+        )
     return None
 
 
@@ -133,7 +156,10 @@ def ingress_related(facts: Facts) -> ops.StatusBase | None:
         if facts.config is not None:
             config = facts.config
             domains = f" {config.management_api_domain} and {config.cluster_connector_domain}"
-        return ops.BlockedStatus(f"integrate with traefik-k8s (traefik-route) to expose{domains}")
+        return ops.BlockedStatus(
+            f"integrate with traefik-k8s to expose{domains} "
+            f"(juju integrate {facts.app_name}:traefik-route traefik-k8s)"
+        )
     return None
 
 
@@ -142,8 +168,13 @@ def services_running(facts: Facts) -> ops.StatusBase | None:
     if facts.stopped_services:
         return ops.MaintenanceStatus(f"starting {', '.join(facts.stopped_services)}")
     if facts.failing_checks:
-        return ops.WaitingStatus(f"failing health checks: {', '.join(facts.failing_checks)}")
+        checks = ", ".join(facts.failing_checks)
+        return ops.WaitingStatus(f"failing health checks: {checks} ({_logs(facts)})")
     return None
+
+
+def _logs(facts: Facts) -> str:
+    return f"juju debug-log --include {facts.unit_name}"
 
 
 def login_configured(facts: Facts) -> ops.StatusBase | None:

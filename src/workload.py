@@ -83,10 +83,8 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-def front_settings(
-    config: CharmConfig, proxy_protocol: bool, trusted_proxies: Sequence[str]
-) -> FrontSettings:
-    """Return the front's settings; behind Traefik, expect PROXY headers from the pod network.
+def front_settings(config: CharmConfig, proxy_protocol: bool) -> FrontSettings:
+    """Return the front's settings; behind Traefik, expect PROXY headers from trusted-proxies.
 
     HAProxy runs as root under Pebble, as the gunicorn sockets (mode 0770, root) need.
     """
@@ -99,16 +97,16 @@ def front_settings(
         connector_cert=CONNECTOR_CERT,
         run_dir=RUN_DIR,
         proxy_protocol=proxy_protocol,
-        trusted_proxies=tuple(trusted_proxies) if proxy_protocol else (),
+        trusted_proxies=config.trusted_proxy_networks if proxy_protocol else (),
         rate_limit_connector=config.rate_limit_connector,
         rate_limit_management=config.rate_limit_management,
         connector_max_body_bytes=config.connector_max_body_size * 1024 * 1024,
     )
 
 
-def render_front(config: CharmConfig, proxy_protocol: bool, trusted_proxies: Sequence[str]) -> str:
+def render_front(config: CharmConfig, proxy_protocol: bool) -> str:
     """Return haproxy.cfg, rendered by the workload's own renderer."""
-    return render_front_config(front_settings(config, proxy_protocol, trusted_proxies))
+    return render_front_config(front_settings(config, proxy_protocol))
 
 
 @dataclasses.dataclass(frozen=True)

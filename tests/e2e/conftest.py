@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.deployment import Deployment, ProvidedDatabase, traefik_binary
-from tests.unit.builders import SigningCA
+from tests.unit.builders import SigningCA, pod_host_names
 from tools.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pods_resolve_their_own_host_names() -> Iterator[None]:
+    with pod_host_names():
+        yield
 
 
 @pytest.fixture(scope="module")

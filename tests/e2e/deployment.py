@@ -26,7 +26,7 @@ What is rewritten to run two "pods" on one host, and nothing else (`Rewrite`):
 - the program `python3` of a command becomes this virtualenv's interpreter (the image's
   `python3` has the workload installed, the host's does not);
 - in the Traefik configuration, only the server addresses: each unit's pod address
-  `<unit>.<app>-endpoints.<model>.svc.cluster.local:<port>` becomes
+  `<unit>.<app>-endpoints.<model>.svc.<cluster domain>:<port>` becomes
   `127.0.0.1:<that unit's remapped port>`.
 """
 

@@ -55,7 +55,6 @@ def test_deploy_alone_blocks_asking_for_a_database(juju: Any, charm_path: Path, 
         APP,
         resources={"cluster-manager-image": workload_image},
         config=CONFIG,
-        trust=True,
     )
 
     juju.wait(
@@ -67,7 +66,9 @@ def test_deploy_alone_blocks_asking_for_a_database(juju: Any, charm_path: Path, 
         ),
         timeout=TIMEOUT,
     )
-    assert app_status(juju) == [("blocked", "integrate with a PostgreSQL provider (database)")]
+    assert app_status(juju) == [
+        ("blocked", f"integrate with PostgreSQL (juju integrate {APP}:database postgresql-k8s)")
+    ]
 
 
 def test_integrated_charm_becomes_active(juju: Any):

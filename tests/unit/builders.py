@@ -6,13 +6,18 @@ context is built from the three files at the top of the repository.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from charmlibs.interfaces.tls_certificates import (
     Certificate,
@@ -32,7 +37,9 @@ PEERS = "cluster-manager-peers"
 MANAGEMENT_DOMAIN = "cm.example.com"
 CONNECTOR_DOMAIN = "cc.example.com"
 CONFIG = {"management-api-domain": MANAGEMENT_DOMAIN, "cluster-connector-domain": CONNECTOR_DOMAIN}
-DB_ENDPOINT = "postgresql-k8s-primary.mcm.svc.cluster.local:5432"
+CLUSTER_DOMAIN = "k8s.example.net"
+"""Not Kubernetes' default `cluster.local`, so that nothing may assume the default."""
+DB_ENDPOINT = f"postgresql-k8s-primary.mcm.svc.{CLUSTER_DOMAIN}:5432"
 MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
 SERVICES = ("haproxy", "management", "connector")
 
@@ -109,7 +116,27 @@ def peer_relation(peers: dict[int, dict[str, str]] | None = None) -> testing.Pee
 
 
 def peer_address(unit_id: int) -> str:
-    return f"{APP}-{unit_id}.{APP}-endpoints.{MODEL}.svc.cluster.local"
+    """The host name a unit's pod resolves for itself: Juju's headless service name."""
+    return f"{APP}-{unit_id}.{APP}-endpoints.{MODEL}.svc.{CLUSTER_DOMAIN}"
+
+
+@contextlib.contextmanager
+def pod_host_names() -> Iterator[None]:
+    """Make `socket.getfqdn()` answer, inside a charm run, what the running unit's pod would.
+
+    Scenario sets JUJU_UNIT_NAME for the run; outside a run the host's own answer stays.
+    """
+    original = socket.getfqdn
+
+    def getfqdn(name: str = "") -> str:
+        unit = os.environ.get("JUJU_UNIT_NAME")
+        if name or unit is None:
+            return original(name)
+        return peer_address(int(unit.rpartition("/")[2]))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getfqdn", getfqdn)
+        yield
 
 
 @dataclasses.dataclass

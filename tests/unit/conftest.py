@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ops
@@ -11,7 +11,13 @@ import pytest
 from ops import testing
 
 from charm import ClusterManagerCharm
-from tests.unit.builders import SigningCA, make_context
+from tests.unit.builders import SigningCA, make_context, pod_host_names
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pods_resolve_their_own_host_names() -> Iterator[None]:
+    with pod_host_names():
+        yield
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from ops import testing
 
 from tests.unit.builders import (
+    APP,
     CONFIG,
     MODEL,
     SigningCA,
@@ -148,7 +149,8 @@ def test_action_without_database_says_what_is_missing(ctx):
     message = fail_action(ctx, state, "list-clusters")
 
     assert message == (
-        "cannot run list-clusters yet: integrate with a PostgreSQL provider (database)"
+        "cannot run list-clusters yet: integrate with PostgreSQL"
+        f" (juju integrate {APP}:database postgresql-k8s)"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ from ops import testing
 
 from charm_config import RANGES, CharmConfig
 from tests.unit.builders import (
+    APP,
     CONFIG,
     MODEL,
     ROOT,
@@ -23,8 +25,8 @@ from tests.unit.builders import (
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"management-api-domain": ""}, "set the management-api-domain config option"),
-        ({"cluster-connector-domain": ""}, "set the cluster-connector-domain config option"),
+        ({"management-api-domain": ""}, "management-api-domain is not set"),
+        ({"cluster-connector-domain": ""}, "cluster-connector-domain is not set"),
         (
             {"management-api-domain": "https://cm.example.com"},
             "management-api-domain 'https://cm.example.com' is not a valid DNS name",
@@ -62,9 +64,15 @@ from tests.unit.builders import (
             " 10/second;600/hour",
         ),
         ({"log-level": "verbose"}, "log-level must be one of debug, info, warning, error"),
+        (
+            {"trusted-proxies": "10.1.0.1/16"},
+            "trusted-proxies: '10.1.0.1/16' is not a CIDR (did you mean 10.1.0.0/16?)",
+        ),
+        ({"trusted-proxies": "pods"}, "trusted-proxies: 'pods' is not a CIDR"),
+        ({"trusted-proxies": " , "}, "trusted-proxies must list at least one CIDR"),
     ],
 )
-def test_invalid_option_blocks_with_its_message(ctx, changes, message):
+def test_invalid_option_blocks_with_its_message_and_the_command_to_fix_it(ctx, changes, message):
     state = testing.State(
         leader=True,
         config={**CONFIG, **changes},
@@ -74,7 +82,12 @@ def test_invalid_option_blocks_with_its_message(ctx, changes, message):
 
     out = ctx.run(ctx.on.config_changed(), state)
 
-    assert out.unit_status == testing.BlockedStatus(f"invalid config: {message}")
+    (option,) = changes
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith(
+        f"invalid config: {message} (juju config {APP} {option}="
+    )
+    assert out.unit_status.message.endswith(")")
 
 
 @pytest.mark.parametrize("limit", ["60/minute", "10 per second", "10/second;600/hour", "5/2 days"])
@@ -86,6 +99,27 @@ def test_rate_limits_in_the_limits_syntax_are_accepted(limit):
     )
 
     assert config.rate_limit_connector == limit
+
+
+def test_trusted_proxies_are_normalised_without_duplicates():
+    config = CharmConfig(
+        management_api_domain="cm.example.com",
+        cluster_connector_domain="cc.example.com",
+        trusted_proxies=" 10.1.0.0/16,2001:DB8::/32 ,10.1.0.0/16",
+    )
+
+    assert config.trusted_proxy_networks == ("10.1.0.0/16", "2001:db8::/32")
+
+
+def test_default_trusted_proxies_cover_shared_and_ipv6_pod_networks():
+    config = CharmConfig(
+        management_api_domain="cm.example.com", cluster_connector_domain="cc.example.com"
+    )
+    networks = [ipaddress.ip_network(cidr) for cidr in config.trusted_proxy_networks]
+
+    for pod in ("10.1.2.3", "172.20.0.9", "192.168.5.5", "100.64.12.1", "fd00:10:244::7"):
+        assert any(ipaddress.ip_address(pod) in network for network in networks), pod
+    assert not any(ipaddress.ip_address("8.8.8.8") in network for network in networks)
 
 
 def test_defaults_match_config_yaml():

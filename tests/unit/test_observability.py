@@ -17,6 +17,7 @@ from tests.unit.builders import (
     ROOT,
     SigningCA,
     deploy,
+    peer_address,
     replace_relation,
     workload_file,
 )
@@ -93,9 +94,7 @@ def test_every_unit_publishes_its_address_for_scraping(ctx, ca: SigningCA):
     out = run_with(ctx, ca, relation, leader=False)
 
     data = out.get_relation(relation.id).local_unit_data
-    assert data["prometheus_scrape_unit_address"] == (
-        f"{APP}-0.{APP}-endpoints.{MODEL}.svc.cluster.local"
-    )
+    assert data["prometheus_scrape_unit_address"] == peer_address(0)
     assert data["prometheus_scrape_unit_name"] == f"{APP}/0"
 
 
@@ -129,7 +128,6 @@ def test_leader_publishes_the_fleet_dashboard_lzma_base64_encoded(ctx, ca: Signi
     shipped = json.loads((ROOT / "src/grafana_dashboards/fleet.json").read_text())
     assert dashboard == shipped
     assert template["charm"] == APP
-    assert template["juju_topology"]["application"] == APP
     assert data["uuid"]
 
 
@@ -141,6 +139,17 @@ def test_dashboard_queries_are_not_filtered_by_juju_topology(ctx, ca: SigningCA)
 
     data = json.loads(out.get_relation(relation.id).local_app_data["dashboards"])
     assert data["templates"]["file:fleet.json"]["inject_dropdowns"] is False
+
+
+def test_dashboard_sends_no_topology_so_grafana_leaves_its_queries_alone(ctx, ca: SigningCA):
+    # grafana-k8s's consumer rewrites every query with juju_* matchers whenever the template's
+    # juju_topology is non-empty, even with inject_dropdowns false.
+    relation = testing.Relation("grafana-dashboard", remote_app_name="grafana-k8s")
+
+    out = run_with(ctx, ca, relation)
+
+    data = json.loads(out.get_relation(relation.id).local_app_data["dashboards"])
+    assert data["templates"]["file:fleet.json"]["juju_topology"] == {}
 
 
 def test_the_fleet_dashboard_uid_is_the_one_the_ui_links_to(ctx, ca: SigningCA):
@@ -272,6 +281,7 @@ def test_a_grafana_url_that_is_not_http_blocks(ctx, ca: SigningCA):
 
     assert out.unit_status == testing.BlockedStatus(
         "invalid config: grafana-url 'grafana.example.com' is not an http(s) URL"
+        f" (juju config {APP} grafana-url=https://grafana.example.com)"
     )
 
 

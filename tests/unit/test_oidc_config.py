@@ -121,8 +121,8 @@ def test_ungranted_secret_blocks_with_the_grant_command(ctx, ca: SigningCA):
     out = ctx.run(ctx.on.config_changed(), state)
 
     assert out.unit_status == testing.BlockedStatus(
-        f"oidc-client-secret {missing} not found: "
-        f"run `juju grant-secret {missing} microcloud-cluster-manager-k8s`"
+        f"oidc-client-secret {missing} not found"
+        f" (juju grant-secret {missing} microcloud-cluster-manager-k8s)"
     )
 
 
@@ -134,7 +134,8 @@ def test_issuer_without_client_id_blocks(ctx, ca: SigningCA):
     )
 
     assert out.unit_status == testing.BlockedStatus(
-        "set both oidc-issuer and oidc-client-id (or neither)"
+        "set both oidc-issuer and oidc-client-id (or neither) (juju config"
+        " microcloud-cluster-manager-k8s oidc-issuer=<issuer URL> oidc-client-id=<client ID>)"
     )
 
 
@@ -150,6 +151,7 @@ def test_secret_without_the_expected_key_blocks(ctx, ca: SigningCA):
 
     assert out.unit_status == testing.BlockedStatus(
         "oidc-client-secret must hold a `client-secret` key"
+        f" (juju update-secret {secret.id} client-secret=<secret>)"
     )
 
 
@@ -178,7 +180,7 @@ def test_oauth_relation_waits_for_the_client_credentials(ctx, ca: SigningCA):
     out = ctx.run(ctx.on.relation_changed(relation), state)
 
     assert out.unit_status == testing.WaitingStatus(
-        "waiting for the oauth provider to register our client"
+        "waiting for the oauth provider to register our client (juju status hydra)"
     )
 
 

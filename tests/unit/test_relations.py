@@ -105,7 +105,7 @@ def test_removed_database_blocks(ctx, ca: SigningCA):
     out = ctx.run(ctx.on.relation_broken(database), deployment.state)
 
     assert out.unit_status == testing.BlockedStatus(
-        "integrate with a PostgreSQL provider (database)"
+        f"integrate with PostgreSQL (juju integrate {APP}:database postgresql-k8s)"
     )
 
 

@@ -12,6 +12,7 @@ from ops import pebble, testing
 
 from oidc import NOT_CONFIGURED
 from tests.unit.builders import (
+    APP,
     CONFIG,
     CONNECTOR_DOMAIN,
     MODEL,
@@ -27,6 +28,8 @@ from tests.unit.builders import (
     traefik_relation,
     workload_container,
 )
+
+UNIT = f"{APP}/0"
 
 
 def bare_state(**changes) -> testing.State:
@@ -45,7 +48,8 @@ def test_missing_domains_block_with_the_option_to_set(ctx):
     out = ctx.run(ctx.on.config_changed(), bare_state(config={}))
 
     assert out.unit_status == testing.BlockedStatus(
-        "invalid config: set the management-api-domain config option"
+        "invalid config: management-api-domain is not set"
+        f" (juju config {APP} management-api-domain=<host name>)"
     )
 
 
@@ -56,7 +60,7 @@ def test_unreachable_container_waits_for_it(ctx, ca: SigningCA):
     out = ctx.run(ctx.on.update_status(), replace_container(deployment.state, container))
 
     assert out.unit_status == testing.WaitingStatus(
-        "waiting for the cluster-manager container to start"
+        f"waiting for the cluster-manager container to start (juju debug-log --include {UNIT})"
     )
 
 
@@ -64,7 +68,7 @@ def test_without_database_blocks_asking_for_postgresql(ctx):
     out = ctx.run(ctx.on.update_status(), bare_state())
 
     assert out.unit_status == testing.BlockedStatus(
-        "integrate with a PostgreSQL provider (database)"
+        f"integrate with PostgreSQL (juju integrate {APP}:database postgresql-k8s)"
     )
 
 
@@ -75,7 +79,9 @@ def test_database_not_created_yet_waits_for_the_provider(ctx):
 
     out = ctx.run(ctx.on.relation_created(database), state)
 
-    assert out.unit_status == testing.WaitingStatus("waiting for a database from postgresql-k8s")
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for a database from postgresql-k8s (juju status postgresql-k8s)"
+    )
 
 
 def test_without_certificates_blocks_asking_for_a_tls_provider(ctx):
@@ -85,7 +91,8 @@ def test_without_certificates_blocks_asking_for_a_tls_provider(ctx):
     out = ctx.run(ctx.on.relation_changed(database), state)
 
     assert out.unit_status == testing.BlockedStatus(
-        "integrate with a TLS certificates provider (certificates)"
+        "integrate with a TLS certificates provider"
+        f" (juju integrate {APP}:certificates self-signed-certificates)"
     )
 
 
@@ -99,6 +106,7 @@ def test_requested_certificate_waits_naming_the_provider(ctx):
 
     assert out.unit_status == testing.WaitingStatus(
         "certificate requested from self-signed-certificates"
+        " (juju status self-signed-certificates)"
     )
 
 
@@ -106,7 +114,7 @@ def test_non_leader_without_connector_identity_waits_for_the_leader(ctx, ca: Sig
     deployment = deploy(ctx, ca, leader=False)
 
     assert deployment.state.unit_status == testing.WaitingStatus(
-        "waiting for the leader to create the connector identity"
+        f"waiting for the leader to create the connector identity (juju status {APP})"
     )
 
 
@@ -119,7 +127,7 @@ def test_non_leader_waits_for_the_leader_to_migrate(ctx, ca: SigningCA):
     follower = deploy(ctx, ca, leader=False, peer_app_data=identity_only, secrets=(secret,))
 
     assert follower.state.unit_status == testing.WaitingStatus(
-        "waiting for the leader to migrate the database schema"
+        f"waiting for the leader to migrate the database schema (juju status {APP})"
     )
 
 
@@ -134,7 +142,9 @@ def test_failed_migration_blocks_with_the_error(ctx, ca: SigningCA):
 
     out = ctx.run(ctx.on.update_status(), state)
 
-    assert out.unit_status == testing.BlockedStatus(f"database migration failed: {error}")
+    assert out.unit_status == testing.BlockedStatus(
+        f"database migration failed: {error} (juju debug-log --include {UNIT})"
+    )
 
 
 def test_without_traefik_blocks_naming_both_domains(ctx, ca: SigningCA):
@@ -147,7 +157,8 @@ def test_without_traefik_blocks_naming_both_domains(ctx, ca: SigningCA):
     out = ctx.run(ctx.on.update_status(), state)
 
     assert out.unit_status == testing.BlockedStatus(
-        "integrate with traefik-k8s (traefik-route) to expose cm.example.com and cc.example.com"
+        "integrate with traefik-k8s to expose cm.example.com and cc.example.com"
+        f" (juju integrate {APP}:traefik-route traefik-k8s)"
     )
 
 
@@ -162,7 +173,9 @@ def test_failing_ready_check_waits_naming_the_check(ctx, ca: SigningCA):
         ctx.on.pebble_check_failed(container, down), replace_container(deployment.state, container)
     )
 
-    assert out.unit_status == testing.WaitingStatus("failing health checks: management-ready")
+    assert out.unit_status == testing.WaitingStatus(
+        f"failing health checks: management-ready (juju debug-log --include {UNIT})"
+    )
 
 
 def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(ctx, ca: SigningCA):
@@ -175,7 +188,7 @@ def test_connector_domain_differing_from_the_certificate_blocks_with_the_fix(ctx
 
     assert out.unit_status == testing.BlockedStatus(
         f"cluster-connector-domain new.example.com differs from the connector certificate "
-        f"({CONNECTOR_DOMAIN}): run rotate-connector-certificate confirm=true"
+        f"({CONNECTOR_DOMAIN}) (juju run {APP}/leader rotate-connector-certificate confirm=true)"
     )
 
 

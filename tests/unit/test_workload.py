@@ -9,6 +9,8 @@ from cluster_manager.front import FrontSettings, render_front_config
 from pebble_layer import build_layer
 from tests.unit.builders import (
     CONFIG,
+    CONTAINER,
+    DB_ENDPOINT,
     SERVICES,
     SigningCA,
     cli,
@@ -99,8 +101,7 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         "MCM_CONNECTOR_DOMAIN=cc.example.com",
         "MCM_CONNECTOR_MAX_BODY_MIB=64",
         "MCM_CONNECTOR_PORT=443",
-        "MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@"
-        "postgresql-k8s-primary.mcm.svc.cluster.local:5432/cluster_manager",
+        f"MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@{DB_ENDPOINT}/cluster_manager",
         "MCM_GRAFANA_URL=",
         "MCM_HEARTBEAT_INTERVAL=60",
         "MCM_JOIN_TOKEN_EXPIRY=86400",
@@ -125,9 +126,28 @@ def test_front_behind_traefik_expects_proxy_protocol_from_the_pod_network(ctx, c
             connector_cert="/etc/cluster-manager/tls/connector.crt",
             run_dir="/run/cluster-manager",
             proxy_protocol=True,
-            trusted_proxies=("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+            trusted_proxies=(
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "100.64.0.0/10",
+                "fc00::/7",
+            ),
         )
     )
+
+
+def test_trusted_proxies_option_sets_whose_proxy_header_the_front_believes(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    state = dataclasses.replace(
+        deployment.state, config={**CONFIG, "trusted-proxies": "10.1.0.0/16, 2001:db8:42::/56"}
+    )
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    front = workload_file(out.get_container(CONTAINER), FRONT_CONFIG).read_text()
+    assert "{ fc_src 10.1.0.0/16 2001:db8:42::/56 }" in front
+    assert "192.168.0.0/16" not in front
 
 
 def test_certificates_and_keys_are_pushed_keys_private(ctx, ca: SigningCA):

@@ -5,11 +5,17 @@ leader writes, in the application databag:
 
 - `dashboards`: JSON `{"templates": {"file:<name>": {...}}, "uuid": <uuid4>}`. Each template
   has `charm` (our charm's name), `content` (the dashboard JSON, LZMA-compressed then base64,
-  cosl `LZMABase64`), `juju_topology` (`model`, `model_uuid`, `application`, `unit`),
-  `inject_dropdowns` (true: Grafana adds Juju topology variables and filters every query by
-  them, which hides series without Juju labels) and optionally
+  cosl `LZMABase64`), `juju_topology` (`model`, `model_uuid`, `application`, `unit`; empty
+  when `inject_dropdowns` is false), `inject_dropdowns` (true: Grafana adds Juju topology
+  variables) and optionally
   `dashboard_alt_uid` (the uid Grafana should use when it does not keep the dashboard's own).
   `uuid` is new on every change so the relation always fires.
+
+The consumer (grafana-k8s `lib/charms/grafana_k8s/v0/grafana_dashboard.py`) adds
+`juju_model=~"$juju_model",…` matchers to every query whenever `juju_topology` is non-empty,
+whatever `inject_dropdowns` says; so a dashboard without dropdowns must send `{}`, as
+grafana-k8s's own provider does, or its queries filter by variables that do not exist and
+every panel shows "No data".
 
 Dashboards query `${prometheusds}` (and `${lokids}`), the data sources Grafana substitutes.
 
@@ -34,7 +40,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version.
-LIBPATCH = 1
+LIBPATCH = 2
 
 
 class GrafanaDashboardProvider(ops.Object):
@@ -66,8 +72,10 @@ class GrafanaDashboardProvider(ops.Object):
         """
         if not self.model.unit.is_leader():
             return
-        topology = JujuTopology.from_charm(self._charm).as_dict()
-        topology.pop("charm_name", None)
+        topology: dict[str, str] = {}
+        if inject_dropdowns:
+            topology = JujuTopology.from_charm(self._charm).as_dict()
+            topology.pop("charm_name", None)
         templates = {}
         for name, text in sorted(dashboards.items()):
             template = {
