@@ -3,6 +3,9 @@
 Traefik never terminates our TLS: HAProxy in each unit does, so the connector can see the
 clusters' client certificates (design D1, D2). Traefik sends the PROXY protocol (v2) so that
 the front and the workload see the real client address for logs and rate limits (D8).
+
+traefik-k8s runs Traefik 2.11 and the e2e tests Traefik 3.x, so the route uses only keys both
+read (docs/traefik.md; tests/unit/test_traefik_compat.py checks them).
 """
 
 from __future__ import annotations
