@@ -31,6 +31,7 @@ from constants import (
     CONNECTOR_KEY,
     CONNECTOR_PORT,
     CONTAINER,
+    DATABASE_CA,
     DATABASE_NAME,
     DATABASE_RELATION,
     ENV_FILE,
@@ -64,8 +65,11 @@ from workload import (
 
 logger = logging.getLogger(__name__)
 
-RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE})
-"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC)."""
+RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE, DATABASE_CA})
+"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC).
+
+libpq reads the database CA at every new connection; the restart makes the pooled ones,
+verified with the previous CA, go too."""
 RELOAD_FRONT_ON = frozenset(
     {FRONT_CONFIG, MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY}
 )
@@ -79,7 +83,9 @@ class ClusterManagerCharm(ops.CharmBase):
         super().__init__(framework)
         self.container = self.unit.get_container(CONTAINER)
         self.workload = Workload(self.container)
-        self.database = DatabaseRequirer(self, DATABASE_RELATION, DATABASE_NAME)
+        self.database = DatabaseRequirer(
+            self, DATABASE_RELATION, DATABASE_NAME, tls_ca_file=DATABASE_CA
+        )
         self.tls = ManagementTLS(self, self._management_domain)
         self.oidc = OIDCLogin(self, self._management_domain)
         self.route = TraefikRouteRequirer(self, INGRESS_RELATION)
@@ -209,6 +215,8 @@ class ClusterManagerCharm(ops.CharmBase):
             container_connected=connected,
             database_provider=self.database.provider_name,
             database_url=credentials.uri if credentials else None,
+            database_tls=credentials.tls if credentials else False,
+            database_ca=_pem(credentials.tls_ca) if credentials and credentials.tls else "",
             certificates_provider=self.tls.provider_name,
             management_tls=self.tls.material() if config else None,
             connector_identity=self.identity.get(),
@@ -268,6 +276,7 @@ class ClusterManagerCharm(ops.CharmBase):
             WorkloadFile(
                 CA_BUNDLE, self.tls.ca_bundle() + (facts.oidc.ca_chain if facts.oidc else "")
             ),
+            WorkloadFile(DATABASE_CA, facts.database_ca if facts.database_tls else None),
         ]
 
     def _ensure_schema(self, facts: readiness.Facts) -> bool:
@@ -356,6 +365,11 @@ class ClusterManagerCharm(ops.CharmBase):
             addresses,
         )
         self.route.submit(route, raw=True)
+
+
+def _pem(text: str) -> str:
+    """Return PEM text with one final newline, empty when there is none."""
+    return f"{text.strip()}\n" if text.strip() else ""
 
 
 def _database_identity(credentials: DatabaseCredentials) -> str:

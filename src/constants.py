@@ -38,6 +38,8 @@ MANAGEMENT_KEY = f"{TLS_DIR}/management.key"
 CONNECTOR_CERT = f"{TLS_DIR}/connector.crt"
 CONNECTOR_KEY = f"{TLS_DIR}/connector.key"
 CA_BUNDLE = f"{TLS_DIR}/ca-bundle.crt"
+DATABASE_CA = f"{TLS_DIR}/database-ca.crt"
+"""The database provider's CA (`tls-ca`), libpq's `sslrootcert`; absent while TLS is off."""
 RUN_DIR = "/run/cluster-manager"
 
 WORKLOAD_CLI = ("python3", "-m", "cluster_manager")

@@ -44,6 +44,10 @@ class Facts:
     ingress_provider: str | None
     schema_migrated: bool
     """The leader migrated the current database (recorded in the peer app data)."""
+    database_tls: bool = False
+    """The provider's server requires TLS; the URI then verifies it against `database_ca`."""
+    database_ca: str = ""
+    """The provider's CA (PEM), empty while TLS is off or the provider published none."""
     migration_error: str = ""
     stopped_services: tuple[str, ...] = ()
     failing_checks: tuple[str, ...] = ()
@@ -88,6 +92,17 @@ def database_ready(facts: Facts) -> ops.StatusBase | None:
         provider = facts.database_provider
         return ops.WaitingStatus(
             f"waiting for a database from {provider} (juju status {provider})"
+        )
+    return None
+
+
+def database_ca_published(facts: Facts) -> ops.StatusBase | None:
+    """With TLS on, the provider published the CA that verifies its server."""
+    if facts.database_url is not None and facts.database_tls and not facts.database_ca:
+        provider = facts.database_provider
+        return ops.WaitingStatus(
+            f"waiting for {provider} to publish the CA of its TLS certificate (tls-ca)"
+            f" (juju status {provider})"
         )
     return None
 
@@ -187,6 +202,7 @@ PREREQUISITES: tuple[Check, ...] = (
     container_connected,
     database_related,
     database_ready,
+    database_ca_published,
     certificates_related,
     certificate_issued,
     connector_identity_ready,

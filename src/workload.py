@@ -114,7 +114,8 @@ class WorkloadFile:
     """A file the charm owns in the container."""
 
     path: str
-    content: str
+    content: str | None
+    """None: the file must not exist."""
     permissions: int = 0o644
 
 
@@ -139,14 +140,18 @@ class Workload:
             self.container.make_dir(path, make_parents=True, permissions=mode)
 
     def sync_files(self, files: Sequence[WorkloadFile]) -> set[str]:
-        """Push every file whose content differs from the container's; return their paths."""
+        """Push (or remove) every file that differs from the container's; return their paths."""
         changed: set[str] = set()
         for file in files:
-            if self.read(file.path) != file.content:
+            if self.read(file.path) == file.content:
+                continue
+            if file.content is None:
+                self.container.remove_path(file.path)
+            else:
                 self.container.push(
                     file.path, file.content, permissions=file.permissions, make_dirs=True
                 )
-                changed.add(file.path)
+            changed.add(file.path)
         return changed
 
     def read(self, path: str) -> str | None:

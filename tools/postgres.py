@@ -2,6 +2,9 @@
 
 initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user that
 the Debian package creates; everything else stays in a temporary directory.
+
+With a server certificate the server requires TLS as postgresql-k8s does once TLS is on
+(`hostssl` lines only, in its patroni.yml): `ssl=on`, and a TCP client without TLS is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from tools.pki import CertKey
 from tools.ports import free_port
 
 
@@ -31,7 +35,14 @@ def postgres_bin_dir() -> Path:
 class PostgresServer:
     """One PostgreSQL cluster on a loopback port, started and stopped on demand."""
 
-    def __init__(self, base_dir: Path, *, durable: bool = False):
+    def __init__(self, base_dir: Path, *, durable: bool = False, tls: CertKey | None = None):
+        """Prepare a server in `base_dir`.
+
+        Args:
+            base_dir: directory for the cluster, its socket, log and TLS files.
+            durable: write WAL before a commit returns (tests that crash the server).
+            tls: the server certificate (leaf, then chain) and key; None for no TLS.
+        """
         self.base_dir = base_dir
         self.data_dir = base_dir / "data"
         self.log_file = base_dir / "postgres.log"
@@ -41,6 +52,7 @@ class PostgresServer:
         # Without durability a commit may return before its WAL is written, which is fine for
         # speed but not for tests that kill the server and count what survived.
         self.durable = durable
+        self.tls = tls
 
     @property
     def admin_url(self) -> str:
@@ -68,6 +80,20 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
+        if self.tls is not None:
+            self._require_tls(self.tls)
+
+    def _require_tls(self, tls: CertKey) -> None:
+        """Write the server certificate and key, and accept TCP clients over TLS only."""
+        cert, key = tls.write(self.base_dir / "tls", "server")
+        if self._as_postgres:  # the server refuses a key file it does not own
+            for path in (cert.parent, cert, key):
+                shutil.chown(path, "postgres", "postgres")
+        (self.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostssl all all ::1/128 trust\n"
+        )
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
@@ -77,6 +103,12 @@ class PostgresServer:
         )
         if not self.durable:
             options += " -c synchronous_commit=off"
+        if self.tls is not None:
+            tls_dir = self.base_dir / "tls"
+            options += (
+                f" -c ssl=on -c ssl_cert_file={tls_dir / 'server.crt'}"
+                f" -c ssl_key_file={tls_dir / 'server.key'}"
+            )
         self._run(
             "pg_ctl",
             "-D",

@@ -99,6 +99,11 @@ def database_relation(
     return relation, secret
 
 
+def database_tls_secret(ca_pem: str = "", tls: str = "True") -> testing.Secret:
+    """Return the provider's `secret-tls`: the TLS flag and, unless empty, the CA (`tls-ca`)."""
+    return testing.Secret({"tls": tls, "tls-ca": ca_pem} if ca_pem else {"tls": tls})
+
+
 def certificates_relation() -> testing.Relation:
     return testing.Relation("certificates", remote_app_name="self-signed-certificates")
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 import yaml
+from charms.microcloud_cluster_manager_k8s.v0.postgresql_client import DatabaseCredentials
 from ops import testing
 
 from tests.unit.builders import (
     APP,
     CONFIG,
+    DB_ENDPOINT,
     MODEL,
+    Deployment,
     SigningCA,
     database_relation,
+    database_tls_secret,
     deploy,
     peer_address,
     replace_relation,
@@ -23,6 +28,7 @@ from tests.unit.builders import (
 from tests.unit.conftest import PebbleCalls
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
+DATABASE_CA = "/etc/cluster-manager/tls/database-ca.crt"
 PREFIX = f"juju-{MODEL}-{APP}"
 
 
@@ -85,17 +91,156 @@ def test_password_rotation_rewrites_the_env_and_restarts_the_apps(
     assert pebble_calls.calls == [("restart", ("management", "connector"))]
 
 
-def test_tls_database_gets_sslmode_require(ctx, ca: SigningCA):
-    deployment = deploy(ctx, ca)
+def with_database_tls(
+    deployment: Deployment, secret: testing.Secret, endpoint: str = DB_ENDPOINT
+) -> tuple[testing.State, testing.Relation]:
+    """Return the state where the provider published `secret` as `secret-tls`, and the relation."""
     database = deployment.relation(deployment.database)
     tls = dataclasses.replace(
-        database, remote_app_data={**database.remote_app_data, "tls": "True"}
+        database,
+        remote_app_data={
+            **database.remote_app_data,
+            "endpoints": endpoint,
+            "secret-tls": secret.id,
+        },
+    )
+    state = replace_relation(deployment.state, tls)
+    others = {s for s in state.secrets if s.id != secret.id}
+    return dataclasses.replace(state, secrets={*others, secret}), tls
+
+
+def test_tls_database_url_verifies_the_server_name_against_the_published_ca(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    database_ca = str(SigningCA().certificate)
+    state, tls = with_database_tls(deployment, database_tls_secret(database_ca))
+
+    out = ctx.run(ctx.on.relation_changed(tls), state)
+
+    container = out.get_container("cluster-manager")
+    env = workload_file(container, ENV_FILE).read_text()
+    assert (
+        f"MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@{DB_ENDPOINT}/cluster_manager"
+        f"?sslmode=verify-full&sslrootcert={DATABASE_CA}\n"
+    ) in env
+    assert workload_file(container, DATABASE_CA).read_text() == database_ca.strip() + "\n"
+
+
+def test_tls_database_reached_by_ip_address_verifies_the_ca_only(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    secret = database_tls_secret(str(SigningCA().certificate))
+    state, tls = with_database_tls(deployment, secret, endpoint="10.152.183.7:5432")
+
+    out = ctx.run(ctx.on.relation_changed(tls), state)
+
+    env = workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text()
+    assert (
+        f"@10.152.183.7:5432/cluster_manager?sslmode=verify-ca&sslrootcert={DATABASE_CA}\n" in env
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "sslmode"),
+    [
+        ("postgresql-k8s-primary.mcm.svc.cluster.local:5432", "verify-full"),
+        ("postgresql-k8s-primary:5432", "verify-full"),
+        ("10.1.0.12:5432", "verify-ca"),
+        ("[fd00::12]:5432", "verify-ca"),
+        ("10.1.0.12", "verify-ca"),
+    ],
+)
+def test_sslmode_follows_whether_the_endpoint_host_is_a_name(endpoint: str, sslmode: str):
+    credentials = DatabaseCredentials(
+        database="db", endpoints=(endpoint,), username="u", password="p", tls=True, tls_ca="CA"
+    )
+
+    assert credentials.sslmode == sslmode
+
+
+def test_database_ca_rotation_rewrites_the_ca_and_restarts_the_apps(
+    ctx, ca: SigningCA, pebble_calls: PebbleCalls
+):
+    deployment = deploy(ctx, ca)
+    secret = database_tls_secret(str(SigningCA().certificate))
+    state, tls = with_database_tls(deployment, secret)
+    state = ctx.run(ctx.on.relation_changed(tls), state)
+    new_ca = str(SigningCA().certificate)
+    rotated = dataclasses.replace(
+        secret, tracked_content={"tls": "True", "tls-ca": new_ca}, latest_content=None
+    )
+    state = dataclasses.replace(
+        state, secrets={*(s for s in state.secrets if s.id != secret.id), rotated}
+    )
+    pebble_calls.calls.clear()
+
+    out = ctx.run(ctx.on.secret_changed(rotated), state)
+
+    container = out.get_container("cluster-manager")
+    assert workload_file(container, DATABASE_CA).read_text() == new_ca.strip() + "\n"
+    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+
+
+def test_tls_off_has_no_sslmode_and_no_ca_file(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    state, tls = with_database_tls(deployment, database_tls_secret(tls="False"))
+
+    out = ctx.run(ctx.on.relation_changed(tls), state)
+
+    container = out.get_container("cluster-manager")
+    env = workload_file(container, ENV_FILE).read_text()
+    assert f"@{DB_ENDPOINT}/cluster_manager\n" in env
+    assert "sslmode" not in env
+    assert not workload_file(container, DATABASE_CA).exists()
+
+
+def test_tls_turned_off_removes_the_ca_file(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    secret = database_tls_secret(str(SigningCA().certificate))
+    state, tls = with_database_tls(deployment, secret)
+    state = ctx.run(ctx.on.relation_changed(tls), state)
+    off = dataclasses.replace(secret, tracked_content={"tls": "False"}, latest_content=None)
+    state = dataclasses.replace(
+        state, secrets={*(s for s in state.secrets if s.id != secret.id), off}
+    )
+
+    out = ctx.run(ctx.on.secret_changed(off), state)
+
+    container = out.get_container("cluster-manager")
+    assert "sslmode" not in workload_file(container, ENV_FILE).read_text()
+    assert not workload_file(container, DATABASE_CA).exists()
+
+
+def test_tls_without_a_ca_waits_for_the_provider_instead_of_going_unverified(
+    ctx, ca: SigningCA, pebble_calls: PebbleCalls
+):
+    deployment = deploy(ctx, ca)
+    state, tls = with_database_tls(deployment, database_tls_secret(ca_pem=""))
+    pebble_calls.calls.clear()
+
+    out = ctx.run(ctx.on.relation_changed(tls), state)
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for postgresql-k8s to publish the CA of its TLS certificate (tls-ca)"
+        " (juju status postgresql-k8s)"
+    )
+    container = out.get_container("cluster-manager")
+    assert "sslmode" not in workload_file(container, ENV_FILE).read_text()
+    assert not workload_file(container, DATABASE_CA).exists()
+    assert pebble_calls.calls == []
+
+
+def test_unreadable_tls_secret_waits_for_the_database(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    database = deployment.relation(deployment.database)
+    granted_later = database_tls_secret(str(SigningCA().certificate))
+    tls = dataclasses.replace(
+        database, remote_app_data={**database.remote_app_data, "secret-tls": granted_later.id}
     )
 
     out = ctx.run(ctx.on.relation_changed(tls), replace_relation(deployment.state, tls))
 
-    env = workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text()
-    assert "/cluster_manager?sslmode=require\n" in env
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for a database from postgresql-k8s (juju status postgresql-k8s)"
+    )
 
 
 def test_removed_database_blocks(ctx, ca: SigningCA):
