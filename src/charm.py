@@ -52,7 +52,7 @@ from ingress import build_route_config, unit_address
 from observability import RELATIONS as OBSERVABILITY_RELATIONS
 from observability import Observability
 from oidc import OAUTH_RELATION, OIDCLogin
-from pebble_layer import LAYER_NAME, build_layer
+from pebble_layer import LAYER_NAME, build_layer, is_planned, retirement
 from tls import ManagementTLS
 from workload import (
     CommandError,
@@ -230,9 +230,13 @@ class ClusterManagerCharm(ops.CharmBase):
         )
 
     def _service_health(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Return the planned services that do not run and the checks that are down."""
+        """Return the enabled services that do not run and the checks that are down."""
         services = self.container.get_services()
-        stopped = tuple(name for name, info in services.items() if not info.is_running())
+        stopped = tuple(
+            name
+            for name, info in services.items()
+            if info.startup == ops.pebble.ServiceStartup.ENABLED and not info.is_running()
+        )
         checks = self.container.get_checks()
         failing = tuple(
             name for name, info in checks.items() if info.status == ops.pebble.CheckStatus.DOWN
@@ -282,12 +286,17 @@ class ClusterManagerCharm(ops.CharmBase):
     def _ensure_schema(self, facts: readiness.Facts) -> bool:
         """Migrate from the leader before the services start; return if the schema is current.
 
-        The leader migrates when the current database has not been migrated yet and whenever
-        its own services are not running (first start, and every new image after an upgrade).
+        The leader migrates when the current database has not been migrated yet, whenever
+        its own services are not running (first start, and every new image after an upgrade)
+        and before it plans a new layer (an upgrade that found an older revision's plan).
         """
         if not self.unit.is_leader():
             return facts.schema_migrated
-        if facts.schema_migrated and MANAGEMENT_SERVICE in self.workload.running_services():
+        if (
+            facts.schema_migrated
+            and MANAGEMENT_SERVICE in self.workload.running_services()
+            and is_planned(self.container.get_plan())
+        ):
             return True
         settings = self.workload.settings() or {}
         try:
@@ -306,13 +315,9 @@ class ClusterManagerCharm(ops.CharmBase):
 
     def _apply_layer(self, changed: set[str]) -> None:
         """Plan the layer; restart or reload only the services whose files changed."""
-        layer = build_layer()
         plan = self.container.get_plan()
-        if any(
-            plan.services.get(name) != service for name, service in layer.services.items()
-        ) or any(plan.checks.get(name) != check for name, check in layer.checks.items()):
-            self.container.add_layer(LAYER_NAME, layer, combine=True)
-            self.container.replan()
+        if not is_planned(plan):
+            self._plan(plan)
             return
         running = self.workload.running_services()
         restart: list[str] = []
@@ -325,6 +330,20 @@ class ClusterManagerCharm(ops.CharmBase):
         stopped = [name for name in (FRONT_SERVICE, *APP_SERVICES) if name not in running]
         if stopped := [name for name in stopped if name not in restart]:
             self.container.start(*stopped)
+
+    def _plan(self, plan: ops.pebble.Plan) -> None:
+        """Add the layer and start it, retiring what an older revision planned, if anything."""
+        self.container.add_layer(LAYER_NAME, build_layer(), combine=True)
+        retired = retirement(plan)
+        if not retired.services and not retired.checks:
+            self.container.replan()
+            return
+        self.container.add_layer(LAYER_NAME, retired, combine=True)
+        if stale := sorted(set(retired.services) & self.workload.running_services()):
+            self.container.stop(*stale)
+        # Not a replan: Pebble restarts every service whose definition changed, retired ones
+        # included, which would run the old front next to HAProxy on the same ports.
+        self.container.restart(FRONT_SERVICE, *APP_SERVICES)
 
     def _serving(self) -> bool:
         """Return whether all three services run, so that Traefik may send us traffic."""

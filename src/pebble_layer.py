@@ -4,6 +4,11 @@ Three services (docs/workload-contract.md): HAProxy terminates TLS and serves th
 health listener on 127.0.0.1:8081; the management and connector gunicorn apps listen on unix
 sockets. Every setting reaches the apps through the env file named by MCM_ENV_FILE, so a
 change of settings changes that file, not this layer.
+
+Pebble cannot remove a service or a check from its plan: it forgets them only when the
+container restarts, as it does on `juju refresh` (the pod is re-created). Should a plan still
+hold what an older revision planned and this one does not (nginx, the front before HAProxy,
+and its check), `retirement` overrides them so that they neither run nor fail.
 """
 
 from __future__ import annotations
@@ -20,6 +25,16 @@ from constants import (
 )
 
 LAYER_NAME = "cluster-manager"
+
+RETIRED_CHECK: ops.pebble.CheckDict = {
+    "override": "replace",
+    "period": "10s",
+    "timeout": "3s",
+    "threshold": 3,
+    "exec": {"command": "true"},
+}
+"""What a check of an older revision becomes: no level, so the Kubernetes probes ignore it, and
+nothing that can fail (its HTTP path may be gone, and a failing alive check fails the probe)."""
 
 
 def _http_check(level: str, path: str) -> ops.pebble.CheckDict:
@@ -72,3 +87,46 @@ def build_layer() -> ops.pebble.Layer:
         },
     }
     return ops.pebble.Layer(layer)
+
+
+def retirement(plan: ops.pebble.Plan) -> ops.pebble.Layer:
+    """Return the overrides that retire what `plan` holds from an older revision; empty once done.
+
+    A service this layer does not define is disabled (merged: it keeps the command Pebble
+    requires of every service) and a check becomes `RETIRED_CHECK`. The image defines no
+    services and the logging layer only log targets, so everything else is an older revision's.
+    """
+    layer = build_layer()
+    services: dict[str, ops.pebble.ServiceDict] = {
+        name: {"override": "merge", "startup": "disabled"}
+        for name, service in plan.services.items()
+        if name not in layer.services and service.startup != "disabled"
+    }
+    checks: dict[str, ops.pebble.CheckDict] = {
+        name: RETIRED_CHECK
+        for name, check in plan.checks.items()
+        if name not in layer.checks and not _retired(check)
+    }
+    return ops.pebble.Layer({"services": services, "checks": checks})
+
+
+def is_planned(plan: ops.pebble.Plan) -> bool:
+    """Return whether `plan` holds this layer, and nothing of an older revision that still acts."""
+    layer = build_layer()
+    retired = retirement(plan)
+    return (
+        all(plan.services.get(name) == service for name, service in layer.services.items())
+        and all(plan.checks.get(name) == check for name, check in layer.checks.items())
+        and not retired.services
+        and not retired.checks
+    )
+
+
+def _retired(check: ops.pebble.Check) -> bool:
+    """Return whether `check` is `RETIRED_CHECK` (Pebble may reword its durations)."""
+    return (
+        check.level in (ops.pebble.CheckLevel.UNSET, "")
+        and check.http is None
+        and check.tcp is None
+        and check.exec == RETIRED_CHECK.get("exec")
+    )

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from charmlibs.interfaces.tls_certificates import (
 from ops import pebble, testing
 
 from charm import ClusterManagerCharm
+from connector_identity import ConnectorIdentity, generate_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "microcloud-cluster-manager-k8s"
@@ -244,3 +246,156 @@ def replace_relation(state: testing.State, relation: testing.RelationBase) -> te
 
 def replace_container(state: testing.State, container: testing.Container) -> testing.State:
     return dataclasses.replace(state, containers={container})
+
+
+# -- what an older revision leaves behind for `juju refresh` ---------------------------------
+
+PREVIOUS_SERVICES = ("nginx", "management", "connector")
+"""The services of the revision before HAProxy: nginx was the TLS front."""
+PREVIOUS_SCHEMA_VERSION = "2"
+"""The schema version the older revision's image migrated to (MIGRATE_OUTPUT ships 3)."""
+ADDED_SINCE = ("MCM_OFFLINE_AFTER", "MCM_CONNECTOR_MAX_BODY_MIB")
+"""Env file settings the older revision did not write yet."""
+
+
+def previous_layer() -> pebble.Layer:
+    """Return the Pebble layer of the revision before HAProxy, with nginx as the TLS front.
+
+    As `git show 5fffb43:src/pebble_layer.py` builds it, with the constants of that revision.
+    """
+
+    def check(level: str, path: str) -> pebble.CheckDict:
+        return {
+            "override": "replace",
+            "level": level,
+            "period": "10s",
+            "timeout": "3s",
+            "threshold": 3,
+            "http": {"url": f"http://127.0.0.1:8081{path}"},
+        }
+
+    def app(name: str) -> pebble.ServiceDict:
+        return {
+            "override": "replace",
+            "summary": f"cluster manager {name} (gunicorn on a unix socket)",
+            "command": f"python3 -m cluster_manager serve {name}",
+            "startup": "enabled",
+            "after": ["nginx"],
+            "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
+            "on-check-failure": {f"{name}-alive": "restart"},
+        }
+
+    layer: pebble.LayerDict = {
+        "summary": "MicroCloud Cluster Manager",
+        "description": "nginx in front of the management and connector applications",
+        "services": {
+            "nginx": {
+                "override": "replace",
+                "summary": "nginx: TLS for the management API and the cluster connector",
+                "command": "nginx -e stderr -p /run/cluster-manager/nginx"
+                ' -c /etc/cluster-manager/nginx.conf -g "daemon off;"',
+                "startup": "enabled",
+                "on-check-failure": {"nginx-alive": "restart"},
+            },
+            "management": app("management"),
+            "connector": app("connector"),
+        },
+        "checks": {
+            "nginx-alive": check("alive", "/health/nginx"),
+            "management-alive": check("alive", "/health/management"),
+            "management-ready": check("ready", "/ready/management"),
+            "connector-alive": check("alive", "/health/connector"),
+            "connector-ready": check("ready", "/ready/connector"),
+        },
+    }
+    return pebble.Layer(layer)
+
+
+def connector_identity_secret() -> testing.Secret:
+    """Return the connector identity's app secret, as the leader of any revision created it."""
+    identity = generate_identity(CONNECTOR_DOMAIN)
+    return testing.Secret(
+        {"certificate": identity.certificate, "private-key": identity.private_key},
+        owner="app",
+        label="connector-identity",
+    )
+
+
+def older_revision(
+    ctx: testing.Context[ClusterManagerCharm],
+    ca: SigningCA,
+    leader: bool = True,
+    pod_replaced: bool = False,
+    old_services_running: bool = True,
+) -> Deployment:
+    """Return the state a unit of the older revision (nginx front) leaves for `upgrade-charm`.
+
+    What Juju keeps across `juju refresh` is that revision's: the relations and their data,
+    the connector identity's app secret and, in the peer app databag, its id, fingerprint
+    and the schema version and database the leader migrated. (Only the front changed since,
+    so the relation data is built by running today's charm, then the peer app data and the
+    container are put back as the older revision left them.)
+
+    Args:
+        ctx: the context of the unit.
+        ca: the CA of the `certificates` relation.
+        leader: whether the unit is the leader.
+        pod_replaced: what `juju refresh` does on Kubernetes: the pod is re-created from the
+            new image, so Pebble starts with an empty plan and the container's files are gone.
+            Otherwise the container is the older revision's: its Pebble plan
+            (`previous_layer()`), its services and the files it pushed (the env file without
+            the settings added since, nginx.conf instead of haproxy.cfg).
+        old_services_running: whether that container's services still run.
+    """
+    secret = connector_identity_secret()
+    identity = ConnectorIdentity(
+        secret.tracked_content["certificate"], secret.tracked_content["private-key"]
+    )
+    app_data = {
+        "connector-secret-id": secret.id,
+        "connector-fingerprint": identity.fingerprint,
+        "schema-version": PREVIOUS_SCHEMA_VERSION,
+        "schema-database": f"cluster_manager@{DB_ENDPOINT}",
+    }
+    deployed = deploy(
+        ctx,
+        ca,
+        leader=leader,
+        peers={1: {"address": peer_address(1)}},
+        peer_app_data=app_data,
+        secrets=(secret,),
+    )
+    peers = dataclasses.replace(deployed.relation(deployed.peers), local_app_data=app_data)
+    state = replace_relation(deployed.state, peers)
+    if pod_replaced:
+        container = workload_container()
+    else:
+        container = previous_container(deployed.container, old_services_running)
+    return dataclasses.replace(deployed, state=replace_container(state, container), peers=peers)
+
+
+def previous_container(today: testing.Container, services_running: bool) -> testing.Container:
+    """Return the container as the older revision left it, from the files today's charm wrote."""
+    old_dir = Path(tempfile.mkdtemp(prefix="mcm-unit-etc-"))
+    shutil.copytree(today.mounts["config"].source, old_dir, dirs_exist_ok=True)
+    (old_dir / "haproxy.cfg").unlink()
+    (old_dir / "nginx.conf").write_text("# nginx.conf of the older revision\n")
+    env = old_dir / "cluster-manager.env"
+    lines = env.read_text().splitlines(keepends=True)
+    env.write_text("".join(line for line in lines if line.split("=")[0] not in ADDED_SINCE))
+    status = pebble.ServiceStatus.ACTIVE if services_running else pebble.ServiceStatus.INACTIVE
+    checks = previous_layer().checks
+    return testing.Container(
+        CONTAINER,
+        can_connect=True,
+        layers={"cluster-manager": previous_layer()},
+        service_statuses=dict.fromkeys(PREVIOUS_SERVICES, status),
+        check_infos={
+            testing.CheckInfo(name, level=check.level, status=pebble.CheckStatus.UP)
+            for name, check in checks.items()
+        }
+        if services_running
+        else frozenset(),
+        execs={migrate_exec()},
+        mounts={"config": testing.Mount(location="/etc/cluster-manager", source=old_dir)},
+    )
