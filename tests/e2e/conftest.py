@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ import pytest
 from tests.e2e.deployment import Deployment, ProvidedDatabase, traefik_binary
 from tests.unit.builders import SigningCA, pod_host_names
 from tools.postgres import PostgresServer
+
+_deployments = itertools.count(7)
+"""Numbers the database and role of each module's deployment (one PostgreSQL per session)."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,7 +38,10 @@ def deployment(postgres: PostgresServer, ca: SigningCA) -> Iterator[Deployment]:
     if traefik_binary() is None:
         pytest.fail("traefik is not installed: run scripts/bootstrap test")
     root = Path(tempfile.mkdtemp(prefix="mcm-e2e-"))
-    database = ProvidedDatabase.create(postgres, "cluster_manager_e2e", "relation_id_7")
+    number = next(_deployments)
+    database = ProvidedDatabase.create(
+        postgres, f"cluster_manager_e2e_{number}", f"relation_id_{number}"
+    )
     deployment = Deployment(root, database, ca)
     try:
         deployment.deploy()

