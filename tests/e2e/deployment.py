@@ -78,7 +78,7 @@ from tests.unit.builders import (
     replace_relation,
     traefik_relation,
 )
-from tools.ports import wait_for_port
+from tools.ports import free_port, wait_for_port
 from tools.postgres import PostgresServer
 
 MANAGEMENT_DOMAIN = "cm.e2e.test"
@@ -558,14 +558,6 @@ def container_path(
 
 class PortInUseError(RuntimeError):
     """A process could not listen: its port was taken after it had been chosen."""
-
-
-def free_port() -> int:
-    """Return a TCP port free on every address (IPv4 and IPv6), as the front binds `:::`."""
-    with socket.socket(socket.AF_INET6) as sock:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(("::", 0))
-        return sock.getsockname()[1]
 
 
 def _start_order(services: Mapping[str, Mapping[str, Any]]) -> list[str]:

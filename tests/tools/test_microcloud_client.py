@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.tools.conftest import MANAGER_HOST, resolve_to
-from tests.tools.tls_server import Exchange, RecordingTLSServer, free_port
+from tests.tools.tls_server import Exchange, RecordingTLSServer
 from tools import pki
 from tools.jointoken import JoinToken
 from tools.microcloud import (
@@ -20,6 +20,7 @@ from tools.microcloud import (
     UnreachableError,
 )
 from tools.pki import CertKey
+from tools.ports import free_port
 
 
 def _token(addresses: tuple[str, ...], fingerprint: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import socket
 import socketserver
 import ssl
 import tempfile
@@ -214,10 +213,3 @@ class RecordingTLSServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

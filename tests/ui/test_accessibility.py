@@ -66,6 +66,7 @@ PAGES = {
     "tokens": "/ui/tokens",
     "settings": "/ui/settings",
     "logout": "/oidc/logout",
+    "error": "/ui/no-such-page",  # the one template of every error page (404, 500, 503 …)
 }
 
 

@@ -29,10 +29,14 @@ def own_postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
+# With a login configured, a page asks the database who is calling (no provider is reached).
+UI_LOGIN = {"MCM_OIDC_ISSUER": "https://idp.invalid", "MCM_OIDC_CLIENT_ID": "cluster-manager"}
+
+
 @pytest.fixture
 def outage_stack(own_postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
     url = own_postgres.create_database("outage")
-    with Stack(tmp_path, url) as running:
+    with Stack(tmp_path, url, env=UI_LOGIN) as running:
         yield running
 
 
@@ -96,6 +100,32 @@ def test_join_during_outage_is_503_and_the_token_still_works_afterwards(
 
     assert during.status == 503
     assert after.status == 200
+
+
+def test_a_page_during_the_outage_is_an_html_503_and_the_api_keeps_its_envelope(
+    own_postgres: PostgresServer, outage_stack: Stack
+) -> None:
+    session = outage_stack.management_session()  # an API token: the pages take it too
+    assert session.get(f"{outage_stack.management_url}/ui/", timeout=10).status_code == 200
+
+    own_postgres.stop()
+    page = session.get(f"{outage_stack.management_url}/ui/clusters", timeout=10)
+    api = session.get(f"{outage_stack.management_url}/1.0/remote-cluster", timeout=10)
+    own_postgres.start()
+
+    assert page.status_code == 503
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert int(page.headers["Retry-After"]) > 0
+    assert 'class="p-navigation is-dark"' in page.text
+    assert "database is unavailable" in page.text
+    assert "Retry shortly" in page.text
+    assert "Traceback" not in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert api.status_code == 503
+    assert api.headers["Content-Type"] == "application/json"
+    assert api.json()["error_code"] == 503
+    assert int(api.headers["Retry-After"]) > 0
 
 
 def _first_success(client: MicroCloudClient, deadline: float, join: bool = False):

@@ -110,7 +110,7 @@ def _settings(stack: Stack, tmp_path: Path) -> Settings:
 
 
 def test_authenticated_non_admin_is_403(stack: Stack, tmp_path: Path) -> None:
-    # The OIDC authenticator arrives later; any plugged-in authenticator is treated alike.
+    # Any plugged-in authenticator is treated like the API token and session ones.
     def viewer(_: Request) -> Identity:
         return Identity(name="viewer", email="viewer@example.com", groups=(), method="test")
 

@@ -51,13 +51,6 @@ class Conflict(APIError):
         super().__init__(409, message)
 
 
-class Unavailable(APIError):
-    """503: a dependency is down; retry later."""
-
-    def __init__(self, message: str = "database unavailable"):
-        super().__init__(503, message, {"Retry-After": "5"})
-
-
 _JSON_HEADERS = {"Content-Type": "application/json", **dict(SECURITY_HEADERS)}
 """The front's own answers carry the same headers, so every envelope reads alike."""
 

@@ -1,12 +1,31 @@
-"""What both Flask apps share: settings, the pool and error envelopes.
+"""What both Flask apps share: settings, the pool and the answers to errors.
 
 Rate limits are not here: the TLS front counts them per unit (design D8, `front`).
+
+Who answers an error, and in which form:
+
+- The front (HAProxy, `front.config`) refuses some requests before any app sees them, on every
+  path (`/ui` and `/oidc` included), with the LXD error envelope and the front's
+  `SECURITY_HEADERS`: 405 for CONNECT, 414 (URL too long), 431 (headers too large), 413 (a
+  `Content-Length` over the listener's limit), 429 (rate limit, with `Retry-After`), 404 for
+  `/metrics` on the management listener and for anything else on the metrics and health
+  listeners, and 502/503/504 when the app is down, answers badly or too late (`http-error`).
+  A request HAProxy's parser cannot read, or whose headers never arrive, gets HAProxy's own
+  short 400/408 page before 3.2 (docs/workload-contract.md).
+- The apps answer every other error here: the envelope (`envelope.error`) for the API
+  (`/1.0/*`), the connector app, `/metrics`, `/healthz` and everything else; an HTML page in
+  the UI's layout for the browser's paths (`/ui`, `/oidc`) of the management app, which the UI
+  installs with `install_error_pages`. An OPTIONS request keeps the envelope everywhere: it is
+  never a page a person looks at (the API is not meant for CORS).
+- Some routes render their own refusals as pages: the UI's form errors, its 403 (not an
+  admin) and 503 (no identity provider configured), and the login's `LoginError`
+  (`management.login`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import ValidationError
@@ -21,6 +40,10 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 _EXTENSION = "cluster_manager"
+
+ErrorPage = Callable[[int, "str | None", Mapping[str, str]], Response]
+"""Renders an error for a person: the status, the specific message when there is one (None
+for a status's generic error), and the headers the answer must carry."""
 
 
 def create_app(
@@ -76,6 +99,11 @@ def client_address() -> str:
     return request.headers.get(CLIENT_ADDRESS_HEADER) or request.remote_addr or "unknown"
 
 
+def install_error_pages(app: Flask, prefixes: Iterable[str], render: ErrorPage) -> None:
+    """Answer errors under the paths `prefixes` with `render`'s pages instead of envelopes."""
+    app.extensions[_EXTENSION]["error_pages"] = (tuple(prefixes), render)
+
+
 def describe_validation_error(validation_error: ValidationError) -> str:
     """One readable line naming each bad field, without echoing the values back."""
     problems = []
@@ -129,11 +157,11 @@ def _scrape() -> Response:
 
 
 def _api_error(api_error: APIError) -> Response:
-    return error(api_error.status, api_error.message, api_error.headers)
+    return _error(api_error.status, api_error.message, api_error.headers, api_error.message)
 
 
 def _database_unavailable(_: DatabaseUnavailable) -> Response:
-    return error(503, "database unavailable, try again shortly", {"Retry-After": "5"})
+    return _error(503, "database unavailable, try again shortly", {"Retry-After": "5"})
 
 
 def _http_error(http_error: HTTPException) -> Response:
@@ -142,14 +170,41 @@ def _http_error(http_error: HTTPException) -> Response:
     if status == 405:
         allowed = http_error.get_headers()
         headers = {k: v for k, v in allowed if k == "Allow"}
-    message = {
+    generic = {
         404: "not found",
         405: f"method {request.method} not allowed",
         413: "request body too large",
-    }.get(status, http_error.description or "")
-    return error(status, message, headers)
+    }
+    detail = None if status in generic else http_error.description or None
+    return _error(status, generic.get(status, detail or ""), headers, detail)
 
 
 def _unexpected_error(unexpected: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.path, exc_info=unexpected)
-    return error(500, "internal error")
+    return _error(500, "internal error")
+
+
+def _error(
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    detail: str | None = None,
+) -> Response:
+    """The envelope with `message`, or the app's error page when a person asked for a page.
+
+    `detail` is what the page says when the error has more to say than its status.
+    """
+    pages = current_app.extensions[_EXTENSION].get("error_pages")
+    if pages is not None and _wants_a_page(pages[0]):
+        try:
+            return pages[1](status, detail, headers or {})
+        except Exception:  # a page that cannot render still gets an answer
+            logger.exception("the error page for %s failed; answering the envelope", status)
+    return error(status, message, headers)
+
+
+def _wants_a_page(prefixes: tuple[str, ...]) -> bool:
+    if request.method == "OPTIONS":
+        return False
+    path = request.path
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)

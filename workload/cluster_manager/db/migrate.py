@@ -74,15 +74,3 @@ def migrate(conn: DbConnection, migrations: list[Migration] | None = None) -> Mi
             applied.append(migration.version)
     version = max(done | set(applied), default=0)
     return MigrationResult(version=version, applied=tuple(applied))
-
-
-def current_version(conn: DbConnection) -> int:
-    """The highest applied migration, 0 for an empty database."""
-    exists = conn.execute(
-        "SELECT to_regclass('schema_migrations') IS NOT NULL AS present"
-    ).fetchone()
-    if not exists or not exists["present"]:
-        return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
-    found = row.fetchone()
-    return int(found["version"]) if found else 0

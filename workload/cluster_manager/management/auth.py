@@ -1,9 +1,10 @@
 """Who is calling the management API: a list of pluggable authenticators.
 
 Each authenticator looks at the request and returns an `Identity`, or None when the request
-carries none of its credentials. The first identity found wins. This issue provides API
-tokens (`Authorization: Bearer …`); the browser's OIDC session authenticator joins the list
-later without touching the routes.
+carries none of its credentials. The first identity found wins. The management app installs
+two (`app.create_management_app`): API tokens (`Authorization: Bearer …`, here), then the
+browser's OIDC session cookie (`sessions.session_authenticator`). Routes and pages only ask
+`current_identity` or `require_admin`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
@@ -225,10 +225,7 @@ class OIDCClient:
             }
             claims = CodeIDToken(decoded.claims, decoded.header, options, params)
             claims.validate(leeway=ID_TOKEN_LEEWAY)
-        except (JoseError, ValueError) as error:
-            logger.warning("ID token rejected: %s", error)
-            raise LoginError("the identity provider's ID token is not valid") from None
-        except Exception as error:  # Authlib's claim errors (JoseError of authlib.jose)
+        except Exception as error:  # joserfc's JoseError or ValueError, Authlib's claim errors
             logger.warning("ID token rejected: %s", error)
             raise LoginError("the identity provider's ID token is not valid") from None
         return dict(claims)

@@ -1,8 +1,9 @@
 """The browser UI: server-rendered pages styled with Vanilla Framework (design D10).
 
-`install` adds the pages, the OIDC login routes, the static files and the security headers
-to the management app. The stylesheet is compiled at build time (scripts/build-ui, or the
-image build); without it the app refuses to start instead of serving unstyled pages.
+`install` adds the pages, the OIDC login routes, the static files, the error pages of the
+browser's paths and the security headers to the management app. The stylesheet is compiled
+at build time (scripts/build-ui, or the image build); without it the app refuses to start
+instead of serving unstyled pages.
 """
 
 from __future__ import annotations
@@ -44,19 +45,22 @@ class StylesheetMissing(RuntimeError):
 
 
 def install(app: Flask) -> None:
-    """Add the UI, the login routes and the security headers to the management app."""
+    """Add the UI, the login routes, the error pages and the security headers to the app."""
     if not STYLESHEET.is_file():
         raise StylesheetMissing(
             f"the UI stylesheet {STYLESHEET} is missing: run scripts/build-ui "
             "(needs `npm ci`) before starting the management app"
         )
     from ..management.login import bp as login_blueprint
+    from ..webapp import install_error_pages
+    from .errors import BROWSER_PATHS, error_page
     from .routes import bp as pages
     from .routes import root
 
     static = Blueprint("ui_static", __name__, static_folder="static", static_url_path="/ui/static")
     for blueprint in (root, pages, login_blueprint, static):
         app.register_blueprint(blueprint)
+    install_error_pages(app, BROWSER_PATHS, error_page)
     app.after_request(_security_headers)
 
 

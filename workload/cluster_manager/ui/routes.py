@@ -68,13 +68,6 @@ def _require_admin() -> ResponseReturnValue | None:
     return None
 
 
-@bp.errorhandler(APIError)
-def _refused(error: APIError) -> ResponseReturnValue:
-    return render_template("ui/error.html", status=error.status, message=error.message), (
-        error.status
-    )
-
-
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
