@@ -118,8 +118,10 @@ class Spec:
     example: str = "…"
     """A valid value, shown in the fix hint `juju config <app> <option>=<example>`."""
     env: str | None = None
-    """The `MCM_*` setting the workload reads the value from; None when it never reaches the
-    apps as itself (the domains become certificates and routes, trusted-proxies is the front's)."""
+    """The `MCM_*` setting the workload reads the value from; None when the value does not
+    reach the apps as itself (management-api-domain becomes the certificate, the routes and
+    `MCM_PUBLIC_URL`; trusted-proxies is the front's; a secret's content is written, not its
+    ID)."""
     bounds: tuple[int, int] | None = None
     """Inclusive bounds of an int; config.yaml's description states them."""
     choices: tuple[str, ...] = ()
