@@ -2,7 +2,7 @@
 # these targets call the same scripts, or parts of them, once scripts/bootstrap has run.
 VENV := .venv/bin
 
-.PHONY: run test bootstrap lint format unit workload tools e2e bench bench-ui clean
+.PHONY: run test bootstrap lint format docs unit workload tools e2e bench bench-ui clean
 
 run:            ## the cluster manager locally, with a simulated fleet (README command 1)
 	./scripts/run-local
@@ -22,6 +22,9 @@ lint:           ## ruff, pyright, codespell
 format:         ## rewrite files with ruff
 	$(VENV)/ruff format .
 	$(VENV)/ruff check --fix .
+
+docs:           ## README.md's Configuration table, from workload/cluster_manager/options.py
+	$(VENV)/python -m tools.options_doc
 
 unit:           ## charm tests (ops.testing)
 	$(VENV)/pytest tests/unit

@@ -17,15 +17,13 @@ from collections.abc import Callable
 
 import ops
 from charmlibs.interfaces.oauth import ClientConfig, OAuthRequirer
+from cluster_manager.options import DEFAULTS, OIDC_SCOPE, SPECS, Options
 
 logger = logging.getLogger(__name__)
 
 OAUTH_RELATION = "oauth"
 SECRET_LABEL = "oidc-client-secret"  # noqa: S105 (a label, not a secret)
 SECRET_KEY = "client-secret"  # noqa: S105 (a key name)
-SCOPE = "openid email profile offline_access"
-DEFAULT_GROUPS_CLAIM = "mcm-idp-groups"
-DEFAULT_ADMIN_GROUP = "admins"
 NOT_CONFIGURED = (
     "web UI login not configured: set oidc-issuer and oidc-client-id, or integrate oauth"
 )
@@ -49,8 +47,8 @@ class OIDCSettings:
     client_id: str
     client_secret: str = dataclasses.field(default="", repr=False)
     audience: str = ""
-    groups_claim: str = DEFAULT_GROUPS_CLAIM
-    admin_group: str = DEFAULT_ADMIN_GROUP
+    groups_claim: str = Options.oidc_groups_claim
+    admin_group: str = Options.oidc_admin_group
     ca_chain: str = ""
     """PEM certificates the provider asks us to trust (oauth `ca_chain`)."""
 
@@ -103,7 +101,7 @@ class OIDCLogin(ops.Object):
             return None
         return ClientConfig(
             redirect_uri=redirect_uri(domain),
-            scope=SCOPE,
+            scope=OIDC_SCOPE,
             grant_types=["authorization_code", "refresh_token"],
         )
 
@@ -155,14 +153,14 @@ class OIDCLogin(ops.Object):
             issuer=info.issuer_url,
             client_id=info.client_id,
             client_secret=info.client_secret or "",
-            groups_claim=self._option("oidc-groups-claim", DEFAULT_GROUPS_CLAIM),
-            admin_group=self._option("oidc-admin-group", DEFAULT_ADMIN_GROUP),
+            groups_claim=self._checked_option("oidc-groups-claim"),
+            admin_group=self._checked_option("oidc-admin-group"),
             ca_chain=_pem_chain(info.ca_chain),
         )
 
     def _from_config(self) -> OIDCSettings | None:
-        issuer = self._option("oidc-issuer", "")
-        client_id = self._option("oidc-client-id", "")
+        issuer = self._option("oidc-issuer")
+        client_id = self._option("oidc-client-id")
         if not issuer and not client_id:
             return None
         if not issuer or not client_id:
@@ -170,23 +168,18 @@ class OIDCLogin(ops.Object):
                 "set both oidc-issuer and oidc-client-id (or neither) (juju config "
                 f"{self.model.app.name} oidc-issuer=<issuer URL> oidc-client-id=<client ID>)"
             )
-        if not issuer.startswith(("https://", "http://")):
-            raise OIDCConfigError(
-                f"oidc-issuer {issuer!r} is not an http(s) URL "
-                f"(juju config {self.model.app.name} oidc-issuer=https://<issuer>)"
-            )
         return OIDCSettings(
             source="config",
-            issuer=issuer,
-            client_id=client_id,
+            issuer=self._checked_option("oidc-issuer"),
+            client_id=self._checked_option("oidc-client-id"),
             client_secret=self._client_secret(),
-            audience=self._option("oidc-audience", ""),
-            groups_claim=self._option("oidc-groups-claim", DEFAULT_GROUPS_CLAIM),
-            admin_group=self._option("oidc-admin-group", DEFAULT_ADMIN_GROUP),
+            audience=self._checked_option("oidc-audience"),
+            groups_claim=self._checked_option("oidc-groups-claim"),
+            admin_group=self._checked_option("oidc-admin-group"),
         )
 
     def _client_secret(self) -> str:
-        secret_id = self._option("oidc-client-secret", "")
+        secret_id = self._option("oidc-client-secret")
         if not secret_id:
             return ""
         try:
@@ -213,9 +206,32 @@ class OIDCLogin(ops.Object):
     def _logs(self) -> str:
         return f"juju debug-log --include {self.model.unit.name}"
 
-    def _option(self, name: str, default: str) -> str:
-        value = self._charm.config.get(name, default)
-        return str(value).strip() if value is not None else default
+    def _option(self, name: str) -> str:
+        """A login option as text (the secret's ID for oidc-client-secret), stripped.
+
+        Read from the raw config, so that the login is judged even while other options are
+        invalid; the default is the option table's.
+        """
+        value = self._charm.config.get(name)
+        if value is None:
+            value = DEFAULTS[name]
+        return str(value).strip() if value is not None else ""
+
+    def _checked_option(self, name: str) -> str:
+        """A login option, checked by the option table's rules (the config's load skips them).
+
+        Raises:
+            OIDCConfigError: the value breaks the option's rules; a bad login option blocks
+                the login, not the unit.
+        """
+        value = self._option(name)
+        try:
+            SPECS[name].check(name, value)
+        except ValueError as error:
+            raise OIDCConfigError(
+                f"{error} (juju config {self.model.app.name} {name}={SPECS[name].example})"
+            ) from None
+        return value
 
 
 def _pem_chain(value: object) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import ops
 from cluster_manager.front import FrontSettings, render_front_config
+from cluster_manager.options import format_env_file as format_env_file  # the env file's writer
+from cluster_manager.options import option_env, parse_env_file
 
 from charm_config import CharmConfig
 from constants import (
@@ -44,43 +46,20 @@ EXIT_DATABASE_UNAVAILABLE = 3
 def render_env(
     config: CharmConfig, database_url: str, remote_write_urls: Sequence[str] = ()
 ) -> dict[str, str]:
-    """Return the workload settings (docs/workload-contract.md) for the env file."""
+    """Return the workload settings (docs/workload-contract.md) for the env file.
+
+    The options' own settings come from the option table; the rest are the charm's.
+    """
     return {
+        **option_env(config),
         "MCM_DATABASE_URL": database_url,
-        "MCM_CONNECTOR_DOMAIN": config.cluster_connector_domain,
         "MCM_CONNECTOR_PORT": str(PUBLIC_CONNECTOR_PORT),
         "MCM_CONNECTOR_CERT_FILE": CONNECTOR_CERT,
-        "MCM_HEARTBEAT_INTERVAL": str(config.heartbeat_interval),
-        "MCM_OFFLINE_AFTER": str(config.offline_after),
-        "MCM_JOIN_TOKEN_EXPIRY": str(config.join_token_expiry),
-        "MCM_CONNECTOR_MAX_BODY_MIB": str(config.connector_max_body_size),
-        "MCM_RATE_LIMIT_CONNECTOR": config.rate_limit_connector,
-        "MCM_RATE_LIMIT_MANAGEMENT": config.rate_limit_management,
-        "MCM_LOG_LEVEL": config.log_level,
         "MCM_RUN_DIR": RUN_DIR,
         "MCM_METRICS_PORT": str(METRICS_PORT),
         "MCM_REMOTE_WRITE_URLS": ",".join(remote_write_urls),
         "MCM_CA_BUNDLE_FILE": CA_BUNDLE,
-        "MCM_GRAFANA_URL": config.grafana_url,
     }
-
-
-def format_env_file(values: Mapping[str, str]) -> str:
-    """Return `KEY=VALUE` lines, sorted; the workload reads them without shell quoting."""
-    for key, value in values.items():
-        if "\n" in key or "\n" in value:
-            raise ValueError(f"{key}: values may not contain newlines")
-    return "".join(f"{key}={values[key]}\n" for key in sorted(values))
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """Return the settings of an env file written by `format_env_file`."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value
-    return values
 
 
 def front_settings(config: CharmConfig, proxy_protocol: bool) -> FrontSettings:
@@ -164,7 +143,7 @@ class Workload:
     def settings(self) -> dict[str, str] | None:
         """Return the settings in the pushed env file, None before it was written."""
         text = self.read(ENV_FILE)
-        return parse_env_file(text) if text is not None else None
+        return parse_env_file(text, ENV_FILE) if text is not None else None
 
     def run_cli(self, args: Sequence[str], environment: Mapping[str, str]) -> Any:
         """Run `python3 -m cluster_manager <args> --json` and return its decoded output.

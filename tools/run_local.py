@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+from cluster_manager.options import SPECS
 from psycopg import sql
 
 from tools import pki
@@ -29,6 +30,14 @@ from tools.stack import MANAGEMENT_DOMAIN, Stack
 
 LOG = logging.getLogger("run-local")
 DATABASE = "cluster_manager"
+
+
+def _within(option: str, value: int) -> str:
+    """`value` moved into the option's bounds, which the workload enforces as the charm does."""
+    bounds = SPECS[option].bounds
+    assert bounds is not None  # noqa: S101 (an int option)
+    low, high = bounds
+    return str(min(max(value, low), high))
 
 
 def _identity(directory: Path, stem: str, names: list[str]) -> pki.CertKey:
@@ -166,9 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         connector_domain="localhost",
         ports=(args.management_port, args.connector_port, args.health_port),
         env={
-            "MCM_HEARTBEAT_INTERVAL": str(max(1, round(args.interval))),
+            "MCM_HEARTBEAT_INTERVAL": _within("heartbeat-interval", round(args.interval)),
             # The simulated fleet's cadence is known here: show a stopped one offline soon.
-            "MCM_OFFLINE_AFTER": str(max(1, round(3 * args.interval))),
+            "MCM_OFFLINE_AFTER": _within("offline-after", round(3 * args.interval)),
             **login_env,
         },
     )

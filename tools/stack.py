@@ -18,7 +18,8 @@ from typing import Any
 
 import requests
 from cluster_manager.front import FrontSettings, render_front_config
-from cluster_manager.settings import Settings, render_env_file
+from cluster_manager.options import format_env_file
+from cluster_manager.settings import Settings
 
 from tools import pki
 from tools.ports import free_port, wait_for_port
@@ -132,7 +133,7 @@ class Stack:
             directory.mkdir(parents=True, exist_ok=True)
         self.connector_identity.write(self.tls_dir, "connector")
         self.management_identity.write(self.tls_dir, "management")
-        self.env_file.write_text(render_env_file(self.env))
+        self.env_file.write_text(format_env_file(self.env))
         self.env_file.chmod(0o600)
         self.front_config.write_text(render_front_config(self.front_settings()))
 

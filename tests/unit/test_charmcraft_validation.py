@@ -11,10 +11,12 @@ actions model is broken.
 
 from __future__ import annotations
 
+import ast
 import keyword
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -101,8 +103,63 @@ def test_charm_ships_the_workload_front_renderer():
     assert part["organize"] == {
         "cluster_manager/__init__.py": "lib/cluster_manager/__init__.py",
         "cluster_manager/front": "lib/cluster_manager/front",
+        "cluster_manager/options.py": "lib/cluster_manager/options.py",
     }
     assert (ROOT / part["source"] / "cluster_manager" / "front").is_dir()
+    assert (ROOT / part["source"] / "cluster_manager" / "options.py").is_file()
+    assert sorted(part["stage"]) == sorted(part["organize"].values())
+
+
+def _shipped_modules() -> set[str]:
+    """The workload modules the charm carries in lib/ (cluster_manager, .front.*, .options)."""
+    part = load_yaml("charmcraft.yaml")["parts"]["cluster-manager-front"]
+    modules = set()
+    for source in part["organize"]:
+        path = ROOT / part["source"] / source
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            relative = file.relative_to(ROOT / part["source"]).with_suffix("")
+            modules.add(".".join(relative.parts).removesuffix(".__init__"))
+    return modules
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The modules `path` imports, relative imports resolved within `package`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                found.add(".".join([*base, *([node.module] if node.module else [])]))
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+def test_the_charm_imports_only_the_workload_modules_it_ships():
+    shipped = _shipped_modules()
+
+    for path in sorted((ROOT / "src").glob("*.py")):
+        for module in _imports(path, ""):
+            if module.split(".")[0] == "cluster_manager":
+                assert module in shipped, f"{path.name} imports {module}, not in lib/"
+
+
+def test_the_shipped_workload_modules_use_the_standard_library_only():
+    shipped = _shipped_modules()
+    source = ROOT / load_yaml("charmcraft.yaml")["parts"]["cluster-manager-front"]["source"]
+
+    for module in sorted(shipped):
+        path = source / Path(*module.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for imported in _imports(path, package):
+            top = imported.split(".")[0]
+            assert top in sys.stdlib_module_names or imported in shipped, (
+                f"{module} imports {imported}, which the charm does not have"
+            )
 
 
 @pytest.mark.parametrize("name", sorted(load_yaml("actions.yaml")))

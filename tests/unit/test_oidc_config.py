@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from cluster_manager.options import Options
 from ops import testing
 
 from oidc import NOT_CONFIGURED
@@ -137,6 +138,34 @@ def test_issuer_without_client_id_blocks(ctx, ca: SigningCA):
         "set both oidc-issuer and oidc-client-id (or neither) (juju config"
         " microcloud-cluster-manager-k8s oidc-issuer=<issuer URL> oidc-client-id=<client ID>)"
     )
+
+
+def test_an_issuer_that_is_not_a_url_blocks_the_login_only(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    state = with_config(
+        deployment.state, **{"oidc-issuer": "idp.example.com", "oidc-client-id": "c"}
+    )
+
+    out = ctx.run(ctx.on.config_changed(), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        "oidc-issuer 'idp.example.com' is not an http(s) URL"
+        " (juju config microcloud-cluster-manager-k8s oidc-issuer=https://<issuer>)"
+    )
+    env = env_of(out)
+    assert "MCM_OIDC_ISSUER" not in env
+    assert env["MCM_CONNECTOR_DOMAIN"] == CONFIG["cluster-connector-domain"]
+
+
+def test_the_login_defaults_are_the_option_table_ones(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    state = with_config(deployment.state, **{"oidc-issuer": ISSUER, "oidc-client-id": "c"})
+
+    env = env_of(ctx.run(ctx.on.config_changed(), state))
+
+    assert env["MCM_OIDC_GROUPS_CLAIM"] == Options.oidc_groups_claim == "mcm-idp-groups"
+    assert env["MCM_OIDC_ADMIN_GROUP"] == Options.oidc_admin_group == "admins"
+    assert env["MCM_OIDC_AUDIENCE"] == Options.oidc_audience == ""
 
 
 def test_secret_without_the_expected_key_blocks(ctx, ca: SigningCA):

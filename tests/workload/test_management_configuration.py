@@ -8,21 +8,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cluster_manager.management.configuration import configuration
+from cluster_manager.settings import Settings
 
 from tests.support.openapi import ValidatedSession
 from tools.postgres import PostgresServer
 from tools.stack import Stack
 
 DB_PASSWORD = "pw-" + secrets.token_hex(8)
+GRAFANA_URL = "https://example.com/cos-grafana"
 
 
 @pytest.fixture(scope="module")
 def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack whose database URL carries a password (the test server trusts any password)."""
+    """A stack whose database URL carries a password (the test server trusts any password).
+
+    It also has a Grafana URL, as the charm renders it from the grafana-url option.
+    """
     url = postgres.create_database("configuration_secrets")
     with_password = url.replace("postgres@", f"postgres:{DB_PASSWORD}@", 1)
     assert with_password != url
-    with Stack(Path(tmp_path_factory.mktemp("configuration")), with_password) as running:
+    root = Path(tmp_path_factory.mktemp("configuration"))
+    env = {"MCM_GRAFANA_URL": GRAFANA_URL}
+    with Stack(root, with_password, env=env) as running:
         yield running
 
 
@@ -75,6 +83,24 @@ def test_configuration_reports_our_settings(
     assert values["history_retention_days"] == "30"
     assert values["rate_limit_connector"] == "60/minute"
     assert values["rate_limit_management"] == "600/minute"
+
+
+def test_configuration_reports_the_grafana_url(
+    management_api: ValidatedSession, stack: Stack
+) -> None:
+    configuration = _configuration(management_api, stack)
+
+    assert configuration["grafana_base_url"] == {
+        "value": GRAFANA_URL,
+        "description": "The base URL of Grafana",
+        "title": "Grafana base URL",
+    }
+
+
+def test_configuration_without_a_grafana_url_reports_it_empty() -> None:
+    settings = Settings(database_url="postgresql://db/cm", connector_domain="cc.example.com")
+
+    assert configuration(settings)["grafana_base_url"]["value"] == ""
 
 
 def test_configuration_fingerprint_matches_the_served_certificate(

@@ -1,4 +1,9 @@
-"""Typed settings, read once from `MCM_*` environment variables (see docs/workload-contract.md)."""
+"""Typed settings, read once from `MCM_*` environment variables (see docs/workload-contract.md).
+
+A setting that comes from a charm option (`cluster_manager.options`) takes its default and its
+rules from the option table, so the workload accepts what the charm accepts; tests compare the
+two. The other settings are the workload's own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .front.rate_limits import RateLimitError, parse_rate_limits
+from .options import ENV_PREFIX, SETTING_OPTIONS, Options, check_setting, parse_env_file
 
-PREFIX = "MCM_"
-LOG_LEVELS = ("debug", "info", "warning", "error")
+PREFIX = ENV_PREFIX
 
 
 class SettingsError(ValueError):
@@ -25,18 +29,18 @@ class Settings:
     connector_domain: str
     connector_port: int = 443
     connector_cert_file: Path = Path("/etc/cluster-manager/tls/connector.crt")
-    heartbeat_interval: int = 60
+    heartbeat_interval: int = Options.heartbeat_interval
     """Seconds we suggest to clusters (`next_update_in_seconds`); MicroCloud ignores it."""
-    offline_after: int = 180
+    offline_after: int = Options.offline_after
     """Seconds without a heartbeat after which a cluster is offline. Independent of
     `heartbeat_interval`: the cadence is the cluster's own `update_interval_seconds`."""
-    join_token_expiry: int = 86400
+    join_token_expiry: int = Options.join_token_expiry
     history_retention_days: int = 30
-    connector_max_body_mib: int = 64
+    connector_max_body_mib: int = Options.connector_max_body_size
     """Largest connector request body in MiB; heartbeats carry every member's LXD metrics."""
-    rate_limit_connector: str = "60/minute"
-    rate_limit_management: str = "600/minute"
-    log_level: str = "info"
+    rate_limit_connector: str = Options.rate_limit_connector
+    rate_limit_management: str = Options.rate_limit_management
+    log_level: str = Options.log_level
     run_dir: Path = Path("/run/cluster-manager")
     workers: int = 3
     db_pool_size: int = 4
@@ -48,17 +52,17 @@ class Settings:
     """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""
     metrics_port: int = 9102
     """Plain-HTTP port where the front serves this unit's own /metrics."""
-    grafana_url: str = ""
+    grafana_url: str = Options.grafana_url
     """Base URL of Grafana; when set, the UI links each cluster to its dashboard."""
-    oidc_issuer: str = ""
+    oidc_issuer: str = Options.oidc_issuer
     """OpenID Connect issuer URL; the web UI login is off while it is empty."""
-    oidc_client_id: str = ""
+    oidc_client_id: str = Options.oidc_client_id
     oidc_client_secret: str = dataclasses.field(default="", repr=False)
     """Empty for a public client (PKCE only)."""
-    oidc_audience: str = ""
+    oidc_audience: str = Options.oidc_audience
     """Sent as `audience` in the authorization request (Auth0); empty = not sent."""
-    oidc_groups_claim: str = "mcm-idp-groups"
-    oidc_admin_group: str = "admins"
+    oidc_groups_claim: str = Options.oidc_groups_claim
+    oidc_admin_group: str = Options.oidc_admin_group
     public_url: str = ""
     """`https://<management domain>`: the OIDC redirect URI and the allowed Origin."""
     session_lifetime: int = 7 * 86400
@@ -108,48 +112,35 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Raise SettingsError on values no deployment should run with."""
-        positive = {
-            "CONNECTOR_PORT": self.connector_port,
-            "HEARTBEAT_INTERVAL": self.heartbeat_interval,
-            "OFFLINE_AFTER": self.offline_after,
-            "JOIN_TOKEN_EXPIRY": self.join_token_expiry,
-            "CONNECTOR_MAX_BODY_MIB": self.connector_max_body_mib,
-            "HISTORY_RETENTION_DAYS": self.history_retention_days,
-            "WORKERS": self.workers,
-            "DB_POOL_SIZE": self.db_pool_size,
-            "SESSION_LIFETIME": self.session_lifetime,
-            "REMOTE_WRITE_QUEUE_SIZE": self.remote_write_queue_size,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise SettingsError(f"{PREFIX}{name} must be positive, got {value}")
+        """Raise SettingsError on values no deployment should run with.
+
+        Every integer must be positive; a setting that comes from an option obeys the option's
+        rules (bounds, choices, syntax: `cluster_manager.options`).
+        """
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int" and value <= 0:
+                raise SettingsError(f"{PREFIX}{field.name.upper()} must be positive, got {value}")
+        for variable in SETTING_OPTIONS:
+            try:
+                check_setting(variable, getattr(self, setting_field(variable)))
+            except ValueError as error:
+                raise SettingsError(str(error)) from None
         if self.connector_port > 65535:
             raise SettingsError(f"{PREFIX}CONNECTOR_PORT out of range: {self.connector_port}")
-        self._validate_observability()
-        for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("PUBLIC_URL", self.public_url)):
-            if url and not url.startswith(("http://", "https://")):
-                raise SettingsError(f"{PREFIX}{name}: {url!r} is not an http(s) URL")
-        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
-            raise SettingsError(f"{PREFIX}OIDC_ISSUER and {PREFIX}OIDC_CLIENT_ID go together")
-        if self.log_level not in LOG_LEVELS:
-            raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        for name, limit in (
-            ("RATE_LIMIT_CONNECTOR", self.rate_limit_connector),
-            ("RATE_LIMIT_MANAGEMENT", self.rate_limit_management),
-        ):
-            try:
-                parse_rate_limits(limit)
-            except RateLimitError as error:
-                raise SettingsError(f"{PREFIX}{name}: {error}") from None
-
-    def _validate_observability(self) -> None:
-        if not 0 < self.metrics_port < 65536:
+        if self.metrics_port > 65535:
             raise SettingsError(f"{PREFIX}METRICS_PORT out of range: {self.metrics_port}")
         urls = [("REMOTE_WRITE_URLS", url) for url in self.remote_write_targets]
-        for name, url in [*urls, ("GRAFANA_URL", self.grafana_url)]:
+        for name, url in [*urls, ("PUBLIC_URL", self.public_url)]:
             if url and not url.startswith(("http://", "https://")):
-                raise SettingsError(f"{PREFIX}{name}: {url!r} is not an http(s) URL")
+                raise SettingsError(f"{PREFIX}{name} {url!r} is not an http(s) URL")
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise SettingsError(f"{PREFIX}OIDC_ISSUER and {PREFIX}OIDC_CLIENT_ID go together")
+
+
+def setting_field(variable: str) -> str:
+    """The `Settings` field of an `MCM_*` variable."""
+    return variable.removeprefix(PREFIX).lower()
 
 
 def _convert(name: str, annotation: object, raw: str) -> object:
@@ -167,24 +158,8 @@ def _convert(name: str, annotation: object, raw: str) -> object:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse `KEY=VALUE` lines; blank lines and `#` comments are skipped, no shell quoting."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = value
-    return values
-
-
-def render_env_file(values: Mapping[str, str]) -> str:
-    """Inverse of `read_env_file`, for the charm and the local run mode."""
-    lines = []
-    for key, value in sorted(values.items()):
-        if "\n" in value or "\n" in key:
-            raise SettingsError(f"{key}: values may not contain newlines")
-        lines.append(f"{key}={value}")
-    return "\n".join(lines) + "\n"
+    """Parse the env file at `path` (the format of `cluster_manager.options.parse_env_file`)."""
+    try:
+        return parse_env_file(path.read_text(), str(path))
+    except ValueError as error:
+        raise SettingsError(str(error)) from None

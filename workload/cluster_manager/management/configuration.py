@@ -96,7 +96,9 @@ def configuration(settings: Settings) -> dict[str, dict[str, str]]:
             "Database Max Open Connections",
             "Connections each worker process may open",
         ),
-        "grafana_base_url": _entry("", "Grafana base URL", "The base URL of Grafana"),
+        "grafana_base_url": _entry(
+            settings.grafana_url, "Grafana base URL", "The base URL of Grafana"
+        ),
         "prometheus_base_url": _entry(
             "", "Prometheus base URL", "Where heartbeat metrics are forwarded (remote write)"
         ),

@@ -28,11 +28,11 @@ from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from ..options import OIDC_SCOPE
 from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SCOPES = "openid email profile offline_access"
 METADATA_TTL = 300.0
 HTTP_TIMEOUT = 10.0
 ID_TOKEN_LEEWAY = 30
@@ -118,7 +118,7 @@ class OIDCClient:
         session: Any = OAuth2Session(
             client_id=self.settings.oidc_client_id,
             client_secret=self.settings.oidc_client_secret or None,
-            scope=SCOPES,
+            scope=OIDC_SCOPE,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
             token_endpoint_auth_method=auth_method,
