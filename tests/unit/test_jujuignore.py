@@ -314,16 +314,24 @@ def test_charm_part_leaves_out_bytecode_and_every_virtual_environment(packed):
     assert not [f for f in packed if "__pycache__" in f or f.endswith(".pyc")]
 
 
-def test_front_part_stages_the_front_renderer_into_lib():
+def test_front_part_stages_the_front_renderer_and_what_the_charm_imports_into_lib():
     staged = front_part_files()
     front = {
         f"lib/cluster_manager/front/{path.name}"
         for path in (ROOT / "workload" / "cluster_manager" / "front").glob("*.py")
     }
 
+    imported = {
+        "lib/" + module.replace(".", "/") + ".py"
+        for path in (ROOT / "src").rglob("*.py")
+        for module, level in imported_modules(path.read_text())
+        if level == 0 and module.split(".")[0] == "cluster_manager"
+    }
+
     assert "lib/cluster_manager/__init__.py" in staged
     assert front and front <= set(staged)
-    assert set(staged) <= {"lib/cluster_manager/__init__.py", *front}
+    # Nothing but the package, the front and the standalone modules the charm imports.
+    assert set(staged) <= {"lib/cluster_manager/__init__.py", *front, *imported}
 
 
 def test_every_cluster_manager_module_the_charm_imports_is_shipped():
