@@ -11,10 +11,12 @@ actions model is broken.
 
 from __future__ import annotations
 
+import ast
 import keyword
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -100,9 +102,56 @@ def test_charm_ships_the_workload_front_renderer():
 
     assert part["organize"] == {
         "cluster_manager/__init__.py": "lib/cluster_manager/__init__.py",
+        "cluster_manager/exit_codes.py": "lib/cluster_manager/exit_codes.py",
         "cluster_manager/front": "lib/cluster_manager/front",
     }
     assert (ROOT / part["source"] / "cluster_manager" / "front").is_dir()
+    assert sorted(part["stage"]) == sorted(part["organize"].values())
+
+
+def _imports(path: Path, package: str = "") -> set[str]:
+    """Every module `path` (in `package`) imports, at any nesting level, relative ones resolved."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            names.add(".".join([*base, *([node.module] if node.module else [])]))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_charm_imports_only_shipped_standard_library_workload_modules():
+    part = load_yaml("charmcraft.yaml")["parts"]["cluster-manager-front"]
+    source = ROOT / part["source"]
+    shipped = [source / path for path in part["organize"]]
+    shipped_files = {
+        file for path in shipped for file in ([path] if path.is_file() else path.rglob("*.py"))
+    }
+
+    def module_file(name: str) -> Path:
+        path = source.joinpath(*name.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+    used = {
+        name
+        for charm_file in (ROOT / "src").rglob("*.py")
+        for name in _imports(charm_file)
+        if name.split(".")[0] == "cluster_manager"
+    }
+    assert used, "the charm imports nothing from cluster_manager: update this test"
+    assert {name for name in used if module_file(name) not in shipped_files} == set()
+    for file in shipped_files:
+        package = ".".join(file.relative_to(source).parts[:-1])
+        foreign = {
+            name
+            for name in _imports(file, package)
+            if name.split(".")[0] not in {*sys.stdlib_module_names, "cluster_manager"}
+            or (name.startswith("cluster_manager") and module_file(name) not in shipped_files)
+        }
+        assert foreign == set(), f"{file.relative_to(ROOT)} imports what the charm lacks"
 
 
 @pytest.mark.parametrize("name", sorted(load_yaml("actions.yaml")))

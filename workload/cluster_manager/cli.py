@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .db.pool import DatabaseUnavailable, connect
+from .exit_codes import EXIT_DATABASE_UNAVAILABLE, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from .settings import Settings, SettingsError
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 class CommandError(Exception):
@@ -104,5 +103,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except DatabaseUnavailable as error:
         print(f"error: database unavailable: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return EXIT_DATABASE_UNAVAILABLE
     return EXIT_OK
