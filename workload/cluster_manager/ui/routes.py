@@ -3,6 +3,10 @@
 Every page reads through the same service and query functions as the JSON API, so a
 cluster looks the same in both; every form posts back here and is answered with a redirect
 (or, for a new join token, with the one page that will ever show it).
+
+`install` adds the pages, the OIDC login routes, the static files and the security headers
+to the management app. The stylesheet is compiled at build time (scripts/build-ui, or the
+image build); without it the app refuses to start instead of serving unstyled pages.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
@@ -23,6 +28,7 @@ from ..grafana import cluster_dashboard_url
 from ..management import service
 from ..management.auth import Unauthorized, current_identity
 from ..management.configuration import configuration
+from ..management.login import bp as login_blueprint
 from ..management.login import safe_return_path
 from ..management.sessions import require_same_origin
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
@@ -38,6 +44,60 @@ PAGE_SIZES = (25, 50, 100)
 MAX_PAGE = 1_000_000
 """Past any fleet's last page: a bigger number shows the same empty page."""
 _PUBLIC = {"ui.login_page"}
+
+STATIC_DIR = Path(__file__).parent / "static"
+STYLESHEET = STATIC_DIR / "css" / "ui.css"
+
+# No inline script or style anywhere; forms post only to ourselves; no framing.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Strict-Transport-Security": "max-age=63072000",
+}
+
+
+class StylesheetMissing(RuntimeError):
+    """The compiled CSS is not in the package: the UI was not built."""
+
+
+def install(app: Flask) -> None:
+    """Add the UI, the login routes and the security headers to the management app."""
+    if not STYLESHEET.is_file():
+        raise StylesheetMissing(
+            f"the UI stylesheet {STYLESHEET} is missing: run scripts/build-ui "
+            "(needs `npm ci`) before starting the management app"
+        )
+    static = Blueprint("ui_static", __name__, static_folder="static", static_url_path="/ui/static")
+    for blueprint in (root, bp, login_blueprint, static):
+        app.register_blueprint(blueprint)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/ui/static/"):
+        response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @root.get("/")
