@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, current_app, request
-from pydantic import ValidationError
+from flask import Blueprint, current_app
 
 from .. import remote_write
 from ..db.enrollment import EnrollmentError, NewCluster, enroll
@@ -19,7 +17,7 @@ from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import Heartbeat, JoinRequest
 from ..protocol.rules import NAME_RULE, valid_name
-from ..webapp import database, describe_validation_error, settings
+from ..webapp import database, json_body, settings
 from .identity import (
     CertificateError,
     fingerprint_of_der,
@@ -31,7 +29,6 @@ from .identity import (
 )
 
 logger = logging.getLogger(__name__)
-Body = TypeVar("Body", JoinRequest, Heartbeat)
 bp = Blueprint("connector", __name__)
 
 _PRUNE_EVERY_SECONDS = 3600.0
@@ -54,7 +51,7 @@ def join():
     client/cluster_manager_client.go sends `clusterCert.PublicKey()` as the certificate and
     presents `clusterCert.KeyPair()` on every call. Every refusal leaves the token unused.
     """
-    body = _parse(JoinRequest)
+    body = json_body(JoinRequest)
     problem = presented_certificate_problem()
     if problem is not None:
         raise Forbidden(problem)
@@ -78,7 +75,7 @@ def join():
 def heartbeat():
     """Store a heartbeat from an enrolled cluster, authenticated by its certificate."""
     fingerprint = _caller_fingerprint()
-    beat = _parse(Heartbeat)
+    beat = json_body(Heartbeat)
     name = database().run(lambda conn: store_heartbeat(conn, fingerprint, beat), idempotent=True)
     if name is None:
         raise _refusal()
@@ -116,16 +113,6 @@ def _caller_fingerprint() -> str:
 def _refusal() -> Forbidden:
     # Upstream answers a bare 403; say why when it is the certificate's dates.
     return Forbidden(presented_certificate_problem() or "")
-
-
-def _parse(model: type[Body]) -> Body:
-    data = request.get_data(cache=False)
-    if not data:
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
 
 
 def _validated_cluster(body: JoinRequest) -> NewCluster:
