@@ -32,6 +32,7 @@ from ..management.login import bp as login_blueprint
 from ..management.login import safe_return_path
 from ..management.sessions import require_same_origin
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
+from ..protocol.rules import MAX_NAME_LENGTH, NAME_PATTERN
 from ..webapp import database, describe_validation_error, settings
 from . import charts
 from .warnings import cluster_warnings
@@ -349,6 +350,10 @@ def remove_cluster(name: str) -> ResponseReturnValue:
 
 # -- join tokens -----------------------------------------------------------------------------
 
+HTML_NAME_PATTERN = NAME_PATTERN.replace("-]", r"\-]")
+"""`rules.NAME_PATTERN` for an HTML `pattern` attribute, which browsers compile with the `v`
+flag: there a `-` inside brackets needs its backslash (the rule itself is unchanged)."""
+
 
 def _tokens_page(status: int = 200, **context: Any) -> tuple[str, int]:
     rows = database().run(service.list_join_tokens, idempotent=True)
@@ -358,6 +363,8 @@ def _tokens_page(status: int = 200, **context: Any) -> tuple[str, int]:
         default_expiry=settings().join_token_expiry // 3600,
         confirm_revoke=request.args.get("revoke", ""),
         revoked=request.args.get("revoked", ""),
+        name_pattern=HTML_NAME_PATTERN,
+        name_max_length=MAX_NAME_LENGTH,
         **context,
     ), status
 
