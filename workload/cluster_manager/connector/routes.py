@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, current_app
 
 from .. import remote_write
-from ..db.enrollment import EnrollmentError, NewCluster, enroll
+from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
 from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
 from ..db.pool import DatabaseUnavailable
 from ..envelope import APIError, BadRequest, Forbidden, sync
@@ -30,6 +30,21 @@ from .identity import (
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("connector", __name__)
+
+_JOIN_REFUSALS = {
+    EnrollmentRefusal.NO_TOKEN: (
+        404,
+        "no join token for cluster {name!r} (used, revoked or never created)",
+    ),
+    EnrollmentRefusal.WRONG_TOKEN: (403, "Forbidden"),
+    EnrollmentRefusal.TOKEN_EXPIRED: (403, "join token has expired"),
+    EnrollmentRefusal.CERTIFICATE_ENROLLED: (
+        409,
+        "this certificate is already enrolled for another cluster",
+    ),
+    EnrollmentRefusal.CLUSTER_ENROLLED: (409, "cluster {name!r} is already enrolled"),
+}
+"""The answer to each refused join: status and message (`{name}` is the cluster's name)."""
 
 _PRUNE_EVERY_SECONDS = 3600.0
 _PRUNE_RETRY_SECONDS = 60.0
@@ -61,11 +76,12 @@ def join():
         raise Forbidden("a TLS client certificate is required to join")
     if presented != cluster.fingerprint:
         raise Forbidden("TLS client certificate does not match cluster_certificate")
-    try:
-        database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
-    except EnrollmentError as error:
-        logger.info("join refused for %s: %s", cluster.name, error.message)
-        raise APIError(error.status, error.message) from None
+    refusal = database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
+    if refusal is not None:
+        status, message = _JOIN_REFUSALS[refusal]
+        message = message.format(name=cluster.name)
+        logger.info("join refused for %s: %s", cluster.name, message)
+        raise APIError(status, message)
     logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
     mark_caller_enrolled()
     return sync({})
