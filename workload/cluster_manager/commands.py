@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .db.heartbeats import prune_history
 from .db.pool import DatabaseUnavailable, DbConnection, connect
 from .envelope import APIError, rfc3339
 from .management import service
@@ -113,6 +114,21 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> None:
         args,
         {"version": result.version, "applied": list(result.applied)},
         f"database schema at version {result.version} (applied {len(result.applied)})",
+    )
+
+
+@command(
+    "prune-history",
+    "drop heartbeat history older than the retention (MCM_HISTORY_RETENTION_DAYS)",
+    _no_arguments,
+)
+def _prune_history(args: argparse.Namespace, settings: Settings) -> None:
+    retention = settings.history_retention_days
+    removed = _database_work(settings, lambda conn: prune_history(conn, retention))
+    emit(
+        args,
+        {"removed": removed, "retention_days": retention},
+        f"pruned {removed} heartbeat history rows older than {retention} days",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -11,8 +10,7 @@ from flask import Blueprint, current_app
 
 from .. import remote_write
 from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
-from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
-from ..db.pool import DatabaseUnavailable
+from ..db.heartbeats import remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import Heartbeat, JoinRequest
@@ -45,10 +43,6 @@ _JOIN_REFUSALS = {
     EnrollmentRefusal.CLUSTER_ENROLLED: (409, "cluster {name!r} is already enrolled"),
 }
 """The answer to each refused join: status and message (`{name}` is the cluster's name)."""
-
-_PRUNE_EVERY_SECONDS = 3600.0
-_PRUNE_RETRY_SECONDS = 60.0
-_next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
 
 
 @bp.get("/")
@@ -97,7 +91,6 @@ def heartbeat():
         raise _refusal()
     mark_caller_enrolled()
     remote_write.forward(current_app, name, beat.server_metrics)
-    _maybe_prune_history()
     config = settings()
     return sync(
         {
@@ -156,20 +149,3 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
         not_before=not_before,
         not_after=not_after,
     )
-
-
-def _maybe_prune_history() -> None:
-    global _next_prune_at
-    if time.monotonic() < _next_prune_at:
-        return
-    _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
-    retention = settings().history_retention_days
-    try:
-        removed = database().run(lambda conn: prune_history(conn, retention), idempotent=True)
-    except DatabaseUnavailable as error:
-        # The heartbeat is stored already; its answer must say so. Pruning tries again later.
-        logger.warning("pruning heartbeat history postponed: %s", error)
-        _next_prune_at = time.monotonic() + _PRUNE_RETRY_SECONDS
-        return
-    if removed:
-        logger.info("pruned %d heartbeat history rows older than %d days", removed, retention)
