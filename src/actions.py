@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ops
+from cluster_manager.exit_codes import EXIT_DATABASE_UNAVAILABLE
 
 from connector_identity import ConnectorIdentityStore
 from constants import PUBLIC_CONNECTOR_PORT
-from workload import EXIT_DATABASE_UNAVAILABLE, CommandError, Workload
+from workload import CommandError, Workload
 
 # The key of the pinned fingerprint in `microcloud cluster-manager set`, by MicroCloud release
 # (canonical/microcloud cmd/microcloud/cluster_manager.go): dashed in 3.1 and 3.2, where the

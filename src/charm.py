@@ -103,6 +103,7 @@ class ClusterManagerCharm(ops.CharmBase):
         for event in self._reconcile_events():
             framework.observe(event, self._on_event)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        framework.observe(self.on.update_status, self._prune_history)
 
     def _reconcile_events(self) -> list[ops.BoundEvent]:
         on = self.on
@@ -175,6 +176,21 @@ class ClusterManagerCharm(ops.CharmBase):
         for status in readiness.unit_statuses(self._facts()):
             event.add_status(status)
         event.add_status(ops.ActiveStatus())
+
+    def _prune_history(self, _: ops.UpdateStatusEvent) -> None:
+        """Drop heartbeat history past its retention: the leader's work, on every update-status.
+
+        After the reconcile (observed first). A failure is logged and the next update-status
+        tries again; it never fails the hook.
+        """
+        if not self.unit.is_leader() or self._not_ready_reason() is not None:
+            return
+        try:
+            result = self.workload.run_cli(["prune-history"], self.workload.settings() or {})
+        except (CommandError, ops.pebble.ConnectionError) as error:
+            logger.warning("pruning the heartbeat history failed: %s", error)
+            return
+        logger.info("pruned %s heartbeat history rows", result["removed"])
 
     # Inputs
 

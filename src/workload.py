@@ -38,10 +38,6 @@ from constants import (
 
 logger = logging.getLogger(__name__)
 
-EXIT_USER_ERROR = 1
-EXIT_USAGE_ERROR = 2
-EXIT_DATABASE_UNAVAILABLE = 3
-
 
 def render_env(
     config: CharmConfig, database_url: str, remote_write_urls: Sequence[str] = ()
@@ -99,7 +95,11 @@ class WorkloadFile:
 
 
 class CommandError(Exception):
-    """A workload CLI command failed; `exit_code` follows the contract."""
+    """A workload CLI command failed; `exit_code` as `cluster_manager.exit_codes` lists them.
+
+    `exit_code` is None when it did not run to an exit (Pebble error, timeout) or printed
+    invalid JSON.
+    """
 
     def __init__(self, exit_code: int | None, message: str):
         super().__init__(message)

@@ -70,6 +70,13 @@ def migrate_exec(return_code: int = 0, stderr: str = "") -> testing.Exec:
     return testing.Exec(cli("migrate"), return_code=return_code, stdout=stdout, stderr=stderr)
 
 
+def prune_exec(return_code: int = 0, stderr: str = "", removed: int = 0) -> testing.Exec:
+    stdout = json.dumps({"removed": removed, "retention_days": 30}) if return_code == 0 else ""
+    return testing.Exec(
+        cli("prune-history"), return_code=return_code, stdout=stdout, stderr=stderr
+    )
+
+
 def workload_container(*execs: testing.Exec, can_connect: bool = True) -> testing.Container:
     """Return the workload container; /etc/cluster-manager keeps its files from run to run."""
     config_dir = Path(tempfile.mkdtemp(prefix="mcm-unit-etc-"))

@@ -102,6 +102,7 @@ def test_charm_ships_the_workload_front_renderer():
 
     assert part["organize"] == {
         "cluster_manager/__init__.py": "lib/cluster_manager/__init__.py",
+        "cluster_manager/exit_codes.py": "lib/cluster_manager/exit_codes.py",
         "cluster_manager/front": "lib/cluster_manager/front",
         "cluster_manager/options.py": "lib/cluster_manager/options.py",
     }

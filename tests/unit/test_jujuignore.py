@@ -32,7 +32,6 @@ import fnmatch
 import importlib.util
 import os
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from types import ModuleType
@@ -332,33 +331,3 @@ def test_front_part_stages_the_front_renderer_and_what_the_charm_imports_into_li
     assert front and front <= set(staged)
     # Nothing but the package, the front and the standalone modules the charm imports.
     assert set(staged) <= {"lib/cluster_manager/__init__.py", *front, *imported}
-
-
-def test_every_cluster_manager_module_the_charm_imports_is_shipped():
-    staged = front_part_files()
-    wanted = {
-        module
-        for path in (ROOT / "src").rglob("*.py")
-        for module, level in imported_modules(path.read_text())
-        if level == 0 and module.split(".")[0] == "cluster_manager"
-    }
-
-    assert wanted, "the charm no longer imports cluster_manager: revisit the front part"
-    for module in wanted:
-        base = "lib/" + module.replace(".", "/")
-        assert {f"{base}.py", f"{base}/__init__.py"} & set(staged), module
-
-
-def test_the_shipped_front_imports_only_itself_and_the_standard_library():
-    for charm_path, project_path in front_part_files().items():
-        if not charm_path.endswith(".py"):
-            continue
-        for module, level in imported_modules((ROOT / project_path).read_text()):
-            top = module.split(".")[0]
-            allowed = (
-                level > 0
-                or top in sys.stdlib_module_names
-                or module == "cluster_manager.front"
-                or module.startswith("cluster_manager.front.")
-            )
-            assert allowed, f"{project_path} imports {module}, which the charm does not ship"

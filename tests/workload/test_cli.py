@@ -249,6 +249,7 @@ def test_show_connector_fingerprint_json(stack: Stack) -> None:
         ("list-clusters",),
         ("remove-cluster", "cli-down"),
         ("create-api-token", "cli-down"),
+        ("prune-history",),
     ],
     ids=lambda args: args[0],
 )

@@ -126,6 +126,19 @@ def test_a_heartbeat_with_a_number_the_database_cannot_hold_is_refused_naming_th
     assert _cluster(stack, REFUSED) == before
 
 
+@pytest.mark.parametrize("body", [b"", b" \r\n\t"], ids=["empty", "whitespace"])
+def test_an_empty_heartbeat_body_is_refused_as_empty(
+    stack: Stack, refused: MicroCloudClient, body: bytes
+) -> None:
+    before = _cluster(stack, REFUSED)
+
+    response = refused.heartbeat(body)
+
+    assert response.status == 400
+    assert response.json["error"] == "request body is empty; expected a JSON object"
+    assert _cluster(stack, REFUSED) == before
+
+
 NUL = "a\x00b"
 NUL_STRINGS = {
     "ceph status": ("ceph_statuses.0.status", {"ceph_statuses": [_status(NUL)]}),

@@ -1,7 +1,15 @@
-"""The compact heartbeat history: one row per cluster per bucket, pruned after the retention."""
+"""The compact heartbeat history: one row per cluster per bucket, pruned after the retention.
+
+Pruning is the `prune-history` command's work (the charm's leader runs it on update-status),
+never the heartbeat's.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import cluster_manager
 import psycopg
 import pytest
 from cluster_manager.db import heartbeats
@@ -78,6 +86,47 @@ def test_pruning_a_backlog_larger_than_a_batch_removes_all_of_it(
 
     assert removed >= 7
     assert len(_history(stack, "history-backlog")) == 1
+
+
+def test_prune_history_drops_history_older_than_the_retention_and_keeps_newer(
+    stack: Stack,
+) -> None:
+    enroll(stack, "prune-cli-old", KNOWN_HEARTBEAT)
+    enroll(stack, "prune-cli-recent", KNOWN_HEARTBEAT)
+    enroll(stack, "prune-cli-new", KNOWN_HEARTBEAT)
+    _age_history(stack, "prune-cli-old", days=31)
+    _age_history(stack, "prune-cli-recent", days=29)
+
+    result = json.loads(stack.cli("prune-history", "--json").stdout)
+
+    assert result["retention_days"] == 30
+    assert result["removed"] >= 1
+    assert _history(stack, "prune-cli-old") == []
+    assert len(_history(stack, "prune-cli-recent")) == 1
+    assert len(_history(stack, "prune-cli-new")) == 1
+
+
+def test_prune_history_says_what_it_removed(stack: Stack) -> None:
+    enroll(stack, "prune-cli-human", KNOWN_HEARTBEAT)
+    _age_history(stack, "prune-cli-human", days=40)
+
+    result = stack.cli("prune-history")
+
+    assert result.stdout.startswith("pruned ")
+    assert result.stdout.rstrip().endswith(" heartbeat history rows older than 30 days")
+    assert _history(stack, "prune-cli-human") == []
+
+
+def test_a_heartbeat_never_prunes() -> None:
+    package = Path(cluster_manager.__file__).parent
+
+    pruners = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "prune_history" in path.read_text()
+    }
+
+    assert pruners == {"db/heartbeats.py", "commands.py"}
 
 
 def test_removing_a_cluster_removes_its_history(stack: Stack) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cluster_manager.protocol.rules import NAME_PATTERN
 from openapi_spec_validator import validate
 
 from tests.support.openapi import CONTRACT_MISSING, OUR_DOCUMENT, PUBLISHED_CONTRACT
@@ -34,6 +35,12 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
 
 def test_our_document_is_valid_openapi() -> None:
     validate(_load(OUR_DOCUMENT))
+
+
+def test_our_document_states_the_name_rule_the_apps_apply() -> None:
+    schema = _load(OUR_DOCUMENT)["components"]["schemas"]["JoinTokenPost"]
+
+    assert schema["properties"]["cluster_name"]["pattern"] == f"^{NAME_PATTERN}$"
 
 
 def test_published_contract_is_found_beside_the_repository() -> None:

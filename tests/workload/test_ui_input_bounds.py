@@ -6,11 +6,14 @@ parameter, or in a form field, is a 400 that changes nothing.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from cluster_manager.protocol.rules import MAX_NAME_LENGTH, valid_name
 
 from tests.support.clusters import enroll
 from tests.support.oidc import browser, log_in, oidc_stack
@@ -152,3 +155,17 @@ def test_the_cluster_list_shows_a_cluster_reporting_200_pb_of_memory(
 
     assert response.status_code == 200
     assert huge_cluster in response.text
+
+
+def test_the_enroll_form_checks_names_by_the_rule_the_server_applies(
+    admin: requests.Session, stack: Stack
+) -> None:
+    page = admin.get(f"{stack.management_url}/ui/tokens", timeout=10).text
+
+    field = re.search(r'<input [^>]*id="cluster_name"[^>]*>', page)
+    assert field is not None
+    attributes = dict(re.findall(r'([a-z-]+)="([^"]*)"', field.group(0)))
+    pattern = html.unescape(attributes["pattern"])
+    assert attributes["maxlength"] == str(MAX_NAME_LENGTH)
+    for name in ("mc-01", "a", "A.b_c-d", "x" * 63, "x" * 64, "-lead", ".lead", "sp ace", ""):
+        assert (re.fullmatch(pattern, name) is not None) == valid_name(name), name

@@ -18,7 +18,7 @@ from .management.auth import api_token_authenticator, install_authenticators
 from .management.routes import bp as management_blueprint
 from .management.sessions import session_authenticator
 from .settings import Settings
-from .ui import install as install_ui
+from .ui.routes import install as install_ui
 from .webapp import create_app
 
 MANAGEMENT_MAX_BODY = 1024 * 1024

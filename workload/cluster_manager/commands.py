@@ -1,19 +1,22 @@
-"""Operator commands of the CLI (join tokens, clusters, API tokens, fingerprint).
+"""The operator commands of the CLI, and the registry `cli` builds its parser from.
 
 Output and exit codes follow docs/workload-contract.md. The work itself is done by
-`management.service`, the same functions the management API calls.
+`management.service`, the same functions the management API calls. `cli` imports this
+module, never the other way round.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
-from .cli import CommandError, command, emit
+from .db.heartbeats import prune_history
 from .db.pool import DatabaseUnavailable, DbConnection, connect
 from .envelope import APIError, rfc3339
 from .management import service
@@ -22,6 +25,47 @@ from .management.views import connection_status
 from .settings import Settings
 
 T = TypeVar("T")
+Handler = Callable[[argparse.Namespace, Settings], Any]
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+class CommandError(Exception):
+    """The command was understood but refused (exit code 1); the message is for the operator."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A registered subcommand."""
+
+    handler: Handler
+    arguments: Arguments
+    help: str
+
+
+COMMANDS: dict[str, Command] = {}
+"""Every subcommand by name, in the order `--help` lists them."""
+
+
+def command(name: str, help_text: str, arguments: Arguments):
+    """Register a subcommand; its handler returns the JSON-able result or prints itself."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(handler, arguments, help_text)
+        return handler
+
+    return register
+
+
+def emit(args: argparse.Namespace, result: Any, human: str) -> None:
+    """Print `result` as JSON with --json, else the human-readable text."""
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(human)
+
+
+def _no_arguments(_: argparse.ArgumentParser) -> None:
+    pass
 
 
 def _database_work(settings: Settings, work: Callable[[DbConnection], T]) -> T:
@@ -54,6 +98,49 @@ def relative_age(moment: datetime | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+# -- database and serving ------------------------------------------------------------------
+
+
+@command("migrate", "apply pending database migrations (safe to run concurrently)", _no_arguments)
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from .db.migrate import migrate
+
+    # A migration may rightly run longer than any request's statement.
+    with connect(settings.database_url, statement_timeout=None) as conn:
+        result = migrate(conn)
+    emit(
+        args,
+        {"version": result.version, "applied": list(result.applied)},
+        f"database schema at version {result.version} (applied {len(result.applied)})",
+    )
+
+
+@command(
+    "prune-history",
+    "drop heartbeat history older than the retention (MCM_HISTORY_RETENTION_DAYS)",
+    _no_arguments,
+)
+def _prune_history(args: argparse.Namespace, settings: Settings) -> None:
+    retention = settings.history_retention_days
+    removed = _database_work(settings, lambda conn: prune_history(conn, retention))
+    emit(
+        args,
+        {"removed": removed, "retention_days": retention},
+        f"pruned {removed} heartbeat history rows older than {retention} days",
+    )
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("app", choices=("management", "connector"))
+
+
+@command("serve", "serve one app on its unix socket", _serve_arguments)
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    from .serve import serve
+
+    serve(args.app, settings)
 
 
 # -- join tokens ---------------------------------------------------------------------------
@@ -113,10 +200,6 @@ def _create_join_token(args: argparse.Namespace, settings: Settings) -> None:
 
 def _name_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name")
-
-
-def _no_arguments(_: argparse.ArgumentParser) -> None:
-    pass
 
 
 @command("list-tokens", "list pending join tokens (never their text)", _no_arguments)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .db.pool import Database, DatabaseUnavailable
@@ -40,6 +41,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 _EXTENSION = "cluster_manager"
+Body = TypeVar("Body", bound=BaseModel)
 
 ErrorPage = Callable[[int, "str | None", Mapping[str, str]], Response]
 """Renders an error for a person: the status, the specific message when there is one (None
@@ -111,6 +113,20 @@ def describe_validation_error(validation_error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "body"
         problems.append(f"{where}: {item['msg']}")
     return "invalid request: " + "; ".join(problems)
+
+
+def json_body(model: type[Body]) -> Body:
+    """The request body validated as `model`, or a 400 naming what is wrong with it.
+
+    An empty or all-whitespace body is refused as such; the body is read once, uncached.
+    """
+    data = request.get_data(cache=False)
+    if not data or data.isspace():
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as validation_error:
+        raise BadRequest(describe_validation_error(validation_error)) from None
 
 
 def _refuse_nul_in_url() -> None:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, current_app, request
-from pydantic import ValidationError
+from flask import Blueprint, current_app
 
 from .. import remote_write
-from ..db.enrollment import EnrollmentError, NewCluster, enroll
-from ..db.heartbeats import prune_history, remove_caller, store_heartbeat
-from ..db.pool import DatabaseUnavailable
+from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
+from ..db.heartbeats import remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
 from ..protocol.connector import Heartbeat, JoinRequest
 from ..protocol.rules import NAME_RULE, valid_name
-from ..webapp import database, describe_validation_error, settings
+from ..webapp import database, json_body, settings
 from .identity import (
     CertificateError,
     fingerprint_of_der,
@@ -31,12 +27,22 @@ from .identity import (
 )
 
 logger = logging.getLogger(__name__)
-Body = TypeVar("Body", JoinRequest, Heartbeat)
 bp = Blueprint("connector", __name__)
 
-_PRUNE_EVERY_SECONDS = 3600.0
-_PRUNE_RETRY_SECONDS = 60.0
-_next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
+_JOIN_REFUSALS = {
+    EnrollmentRefusal.NO_TOKEN: (
+        404,
+        "no join token for cluster {name!r} (used, revoked or never created)",
+    ),
+    EnrollmentRefusal.WRONG_TOKEN: (403, "Forbidden"),
+    EnrollmentRefusal.TOKEN_EXPIRED: (403, "join token has expired"),
+    EnrollmentRefusal.CERTIFICATE_ENROLLED: (
+        409,
+        "this certificate is already enrolled for another cluster",
+    ),
+    EnrollmentRefusal.CLUSTER_ENROLLED: (409, "cluster {name!r} is already enrolled"),
+}
+"""The answer to each refused join: status and message (`{name}` is the cluster's name)."""
 
 
 @bp.get("/")
@@ -54,7 +60,7 @@ def join():
     client/cluster_manager_client.go sends `clusterCert.PublicKey()` as the certificate and
     presents `clusterCert.KeyPair()` on every call. Every refusal leaves the token unused.
     """
-    body = _parse(JoinRequest)
+    body = json_body(JoinRequest)
     problem = presented_certificate_problem()
     if problem is not None:
         raise Forbidden(problem)
@@ -64,11 +70,12 @@ def join():
         raise Forbidden("a TLS client certificate is required to join")
     if presented != cluster.fingerprint:
         raise Forbidden("TLS client certificate does not match cluster_certificate")
-    try:
-        database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
-    except EnrollmentError as error:
-        logger.info("join refused for %s: %s", cluster.name, error.message)
-        raise APIError(error.status, error.message) from None
+    refusal = database().run(lambda conn: enroll(conn, cluster, token_hash(body.token)))
+    if refusal is not None:
+        status, message = _JOIN_REFUSALS[refusal]
+        message = message.format(name=cluster.name)
+        logger.info("join refused for %s: %s", cluster.name, message)
+        raise APIError(status, message)
     logger.info("cluster %s enrolled (fingerprint %s)", cluster.name, cluster.fingerprint)
     mark_caller_enrolled()
     return sync({})
@@ -78,13 +85,12 @@ def join():
 def heartbeat():
     """Store a heartbeat from an enrolled cluster, authenticated by its certificate."""
     fingerprint = _caller_fingerprint()
-    beat = _parse(Heartbeat)
+    beat = json_body(Heartbeat)
     name = database().run(lambda conn: store_heartbeat(conn, fingerprint, beat), idempotent=True)
     if name is None:
         raise _refusal()
     mark_caller_enrolled()
     remote_write.forward(current_app, name, beat.server_metrics)
-    _maybe_prune_history()
     config = settings()
     return sync(
         {
@@ -118,16 +124,6 @@ def _refusal() -> Forbidden:
     return Forbidden(presented_certificate_problem() or "")
 
 
-def _parse(model: type[Body]) -> Body:
-    data = request.get_data(cache=False)
-    if not data:
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
-
-
 def _validated_cluster(body: JoinRequest) -> NewCluster:
     if not body.cluster_name:
         raise BadRequest("remote cluster name is required")
@@ -153,20 +149,3 @@ def _validated_cluster(body: JoinRequest) -> NewCluster:
         not_before=not_before,
         not_after=not_after,
     )
-
-
-def _maybe_prune_history() -> None:
-    global _next_prune_at
-    if time.monotonic() < _next_prune_at:
-        return
-    _next_prune_at = time.monotonic() + _PRUNE_EVERY_SECONDS
-    retention = settings().history_retention_days
-    try:
-        removed = database().run(lambda conn: prune_history(conn, retention), idempotent=True)
-    except DatabaseUnavailable as error:
-        # The heartbeat is stored already; its answer must say so. Pruning tries again later.
-        logger.warning("pruning heartbeat history postponed: %s", error)
-        _next_prune_at = time.monotonic() + _PRUNE_RETRY_SECONDS
-        return
-    if removed:
-        logger.info("pruned %d heartbeat history rows older than %d days", removed, retention)

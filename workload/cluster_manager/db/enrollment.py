@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hmac
 from datetime import datetime
 
@@ -11,13 +12,14 @@ from psycopg import errors
 from .pool import DbConnection
 
 
-class EnrollmentError(Exception):
-    """The join was refused; `status` is the HTTP status to answer with."""
+class EnrollmentRefusal(enum.Enum):
+    """Why a join was refused; a refused join writes nothing and leaves the token usable."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    NO_TOKEN = "no_token"  # noqa: S105 - a reason, not a password
+    WRONG_TOKEN = "wrong_token"  # noqa: S105
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105
+    CERTIFICATE_ENROLLED = "certificate_enrolled"
+    CLUSTER_ENROLLED = "cluster_enrolled"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +33,10 @@ class NewCluster:
     not_after: datetime
 
 
-def enroll(conn: DbConnection, cluster: NewCluster, presented_token_hash: bytes) -> int:
-    """Consume the cluster's join token and create the cluster; return its id.
+def enroll(
+    conn: DbConnection, cluster: NewCluster, presented_token_hash: bytes
+) -> EnrollmentRefusal | None:
+    """Consume the cluster's join token and create the cluster; the refusal, or None.
 
     The token row is locked, so of two joins racing with one token exactly one commits;
     the other then finds no token.
@@ -44,13 +48,11 @@ def enroll(conn: DbConnection, cluster: NewCluster, presented_token_hash: bytes)
             (cluster.name,),
         ).fetchone()
         if token is None:
-            raise EnrollmentError(
-                404, f"no join token for cluster {cluster.name!r} (used, revoked or never created)"
-            )
+            return EnrollmentRefusal.NO_TOKEN
         if not hmac.compare_digest(bytes(token["token_hash"]), presented_token_hash):
-            raise EnrollmentError(403, "Forbidden")
+            return EnrollmentRefusal.WRONG_TOKEN
         if token["expired"]:
-            raise EnrollmentError(403, "join token has expired")
+            return EnrollmentRefusal.TOKEN_EXPIRED
         try:
             with conn.transaction():
                 row = conn.execute(
@@ -69,12 +71,10 @@ def enroll(conn: DbConnection, cluster: NewCluster, presented_token_hash: bytes)
         except errors.UniqueViolation as error:
             constraint = error.diag.constraint_name or ""
             if "fingerprint" in constraint:
-                raise EnrollmentError(
-                    409, "this certificate is already enrolled for another cluster"
-                ) from None
-            raise EnrollmentError(409, f"cluster {cluster.name!r} is already enrolled") from None
+                return EnrollmentRefusal.CERTIFICATE_ENROLLED
+            return EnrollmentRefusal.CLUSTER_ENROLLED
         if row is None:
             raise RuntimeError("INSERT … RETURNING returned no row")
         conn.execute("INSERT INTO cluster_details (cluster_id) VALUES (%s)", (row["id"],))
         conn.execute("DELETE FROM join_tokens WHERE id = %s", (token["id"],))
-        return int(row["id"])
+    return None

@@ -18,8 +18,8 @@ HISTORY_BUCKET = "10 minutes"
 PRUNE_BATCH_ROWS = 10_000
 """History rows one pruning statement deletes at most, far inside the statement timeout."""
 PRUNE_BUDGET_SECONDS = 1.5
-"""Pruning starts no new batch after this long, inside the request's deadline; what is left
-goes at the next prune."""
+"""Pruning starts no new batch after this long, so one `prune-history` run stays short; what
+is left goes at the next run."""
 
 _STORE_HEARTBEAT = """
 WITH caller AS (

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import TypeVar
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ValidationError
 
-from ..envelope import BadRequest, sync
+from ..envelope import sync
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
-from ..webapp import database, describe_validation_error, settings
+from ..webapp import database, json_body, settings
 from . import service, views
 from .auth import current_identity, require_admin
 from .configuration import configuration
 
 logger = logging.getLogger(__name__)
-Body = TypeVar("Body", bound=BaseModel)
 bp = Blueprint("management", __name__)
 
 # The document is public and `/1.0` checks authentication itself (any identity may ask who
@@ -78,7 +75,7 @@ def get_remote_cluster(name: str) -> Response:
 @bp.patch("/1.0/remote-cluster/<name>")
 def patch_remote_cluster(name: str) -> Response:
     """Change only the fields sent, all at once or not at all."""
-    changes = _parse(RemoteClusterPatch).changes()
+    changes = json_body(RemoteClusterPatch).changes()
     database().run(lambda conn: service.update_cluster(conn, name, changes), idempotent=True)
     logger.info("cluster %s updated by %s: %s", name, current_identity().name, sorted(changes))
     return sync({})
@@ -102,7 +99,7 @@ def list_join_tokens() -> Response:
 @bp.post("/1.0/remote-cluster-join-token")
 def create_join_token() -> Response:
     """Mint a join token; its text is in this response and nowhere else."""
-    body = _parse(JoinTokenCreate)
+    body = json_body(JoinTokenCreate)
     config = settings()
     minted = database().run(
         lambda conn: service.create_join_token(
@@ -119,13 +116,3 @@ def revoke_join_token(name: str) -> Response:
     database().run(lambda conn: service.revoke_join_token(conn, name))
     logger.info("join token for %s revoked by %s", name, current_identity().name)
     return sync({})
-
-
-def _parse(model: type[Body]) -> Body:
-    data = request.get_data(cache=False)
-    if not data.strip():
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None

@@ -11,7 +11,7 @@ from http import HTTPStatus
 
 from flask import Response, render_template, request
 
-from . import SECURITY_HEADERS
+from .headers import SECURITY_HEADERS
 
 BROWSER_PATHS = ("/ui", "/oidc")
 """The paths whose errors are pages (webapp.install_error_pages)."""

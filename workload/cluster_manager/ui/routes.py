@@ -3,6 +3,10 @@
 Every page reads through the same service and query functions as the JSON API, so a
 cluster looks the same in both; every form posts back here and is answered with a redirect
 (or, for a new join token, with the one page that will ever show it).
+
+`install` adds the pages, the OIDC login routes, the static files and the security headers
+to the management app. The stylesheet is compiled at build time (scripts/build-ui, or the
+image build); without it the app refuses to start instead of serving unstyled pages.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
@@ -23,11 +28,15 @@ from ..grafana import cluster_dashboard_url
 from ..management import service
 from ..management.auth import Unauthorized, current_identity
 from ..management.configuration import configuration
+from ..management.login import bp as login_blueprint
 from ..management.login import safe_return_path
 from ..management.sessions import require_same_origin
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
-from ..webapp import database, describe_validation_error, settings
+from ..protocol.rules import MAX_NAME_LENGTH, NAME_PATTERN
+from ..webapp import database, describe_validation_error, install_error_pages, settings
 from . import charts
+from .errors import BROWSER_PATHS, error_page
+from .headers import SECURITY_HEADERS
 from .warnings import cluster_warnings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +47,37 @@ PAGE_SIZES = (25, 50, 100)
 MAX_PAGE = 1_000_000
 """Past any fleet's last page: a bigger number shows the same empty page."""
 _PUBLIC = {"ui.login_page"}
+
+STATIC_DIR = Path(__file__).parent / "static"
+STYLESHEET = STATIC_DIR / "css" / "ui.css"
+
+
+class StylesheetMissing(RuntimeError):
+    """The compiled CSS is not in the package: the UI was not built."""
+
+
+def install(app: Flask) -> None:
+    """Add the UI, the login routes, the error pages and the security headers to the app."""
+    if not STYLESHEET.is_file():
+        raise StylesheetMissing(
+            f"the UI stylesheet {STYLESHEET} is missing: run scripts/build-ui "
+            "(needs `npm ci`) before starting the management app"
+        )
+    static = Blueprint("ui_static", __name__, static_folder="static", static_url_path="/ui/static")
+    for blueprint in (root, bp, login_blueprint, static):
+        app.register_blueprint(blueprint)
+    install_error_pages(app, BROWSER_PATHS, error_page)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/ui/static/"):
+        response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @root.get("/")
@@ -282,6 +322,10 @@ def remove_cluster(name: str) -> ResponseReturnValue:
 
 # -- join tokens -----------------------------------------------------------------------------
 
+HTML_NAME_PATTERN = NAME_PATTERN.replace("-]", r"\-]")
+"""`rules.NAME_PATTERN` for an HTML `pattern` attribute, which browsers compile with the `v`
+flag: there a `-` inside brackets needs its backslash (the rule itself is unchanged)."""
+
 
 def _tokens_page(status: int = 200, **context: Any) -> tuple[str, int]:
     rows = database().run(service.list_join_tokens, idempotent=True)
@@ -291,6 +335,8 @@ def _tokens_page(status: int = 200, **context: Any) -> tuple[str, int]:
         default_expiry=settings().join_token_expiry // 3600,
         confirm_revoke=request.args.get("revoke", ""),
         revoked=request.args.get("revoked", ""),
+        name_pattern=HTML_NAME_PATTERN,
+        name_max_length=MAX_NAME_LENGTH,
         **context,
     ), status
 
