@@ -50,8 +50,8 @@ def test_a_filtered_sorted_page_of_10000_clusters_is_one_page_of_the_matches(
 def test_the_fleet_summary_counts_all_10000_clusters(conn: DbConnection):
     summary = fleet.fleet_summary(conn, OFFLINE_AFTER)
 
-    assert summary["clusters"] == FLEET_SIZE
-    assert summary["online"] == FLEET_SIZE - FLEET_SIZE // 7
+    assert summary.clusters == FLEET_SIZE
+    assert summary.online == FLEET_SIZE - FLEET_SIZE // 7
 
 
 def test_sql_warning_count_matches_the_listed_warnings(conn: DbConnection):
@@ -59,8 +59,8 @@ def test_sql_warning_count_matches_the_listed_warnings(conn: DbConnection):
         conn, OFFLINE_AFTER, limit=100, sort="warnings", descending=True
     ).rows
 
-    assert rows[0]["warning_count"] > 2
-    assert all(row["warning_count"] == len(cluster_warnings(row)) for row in rows)
+    assert rows[0].warning_count > 2
+    assert all(row.warning_count == len(cluster_warnings(row)) for row in rows)
 
 
 def test_status_filters_split_the_fleet(conn: DbConnection):
