@@ -1,9 +1,9 @@
-"""Fleet-wide reads for the web UI: totals, distributions, one page of clusters, history.
+"""Fleet-wide reads for the web UI and `/metrics`: totals, one page of clusters, history.
 
 Built on the cluster select of `clusters.py`, so a cluster has the same columns (and the
-same online rule) in the API and the UI. Everything that grows with the fleet (filtering,
-counting warnings, sorting, paging) happens in PostgreSQL, so a page stays fast at 10,000
-clusters.
+same online rule) in the API, the UI and the metrics. Everything that grows with the fleet
+(filtering, counting warnings, sorting, paging) happens in PostgreSQL, so a page stays fast
+at 10,000 clusters.
 
 The warning rules live here, in SQL, and only here (`_WARNINGS`): each cluster's list of
 warnings comes from the database, the counts, filters and sorting of the UI count that same
@@ -321,3 +321,46 @@ def cluster_history(conn: DbConnection, name: str, hours: int = 24) -> list[Hist
     """The cluster's heartbeat history buckets of the last `hours`, oldest first."""
     cursor = conn.cursor(row_factory=class_row(HistoryBucket))
     return cursor.execute(_HISTORY.encode(), (name, hours)).fetchall()
+
+
+# -- the fleet gauges of /metrics -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FleetGauges:
+    """What `/metrics` reports about the fleet, read in one query."""
+
+    clusters: int
+    online: int
+    names: list[str]
+    """Every cluster's name, in the order of `last_seen`."""
+    last_seen: list[float]
+    """Unix time of each cluster's last heartbeat, or of its enrollment before the first."""
+    valid_tokens: int
+    """Join tokens not used yet that still work."""
+    expired_tokens: int
+    """Join tokens not used before they expired."""
+
+
+# The clusters come from the very select the API and the UI read, so all three agree on
+# which clusters exist and which are online. One aggregate feeds every row to both arrays,
+# so they are in the same order.
+_GAUGES = f"""
+WITH f AS ({CLUSTER_SELECT})
+SELECT count(*) AS clusters, count(*) FILTER (WHERE online) AS online,
+    coalesce(array_agg(name), ARRAY[]::text[]) AS names,
+    coalesce(array_agg(extract(epoch FROM coalesce(last_heartbeat_at, joined_at))::float8),
+             ARRAY[]::float8[]) AS last_seen,
+    (SELECT count(*) FROM join_tokens WHERE expires_at > now()) AS valid_tokens,
+    (SELECT count(*) FROM join_tokens WHERE expires_at <= now()) AS expired_tokens
+FROM f
+"""
+
+
+def fleet_gauges(conn: DbConnection, offline_after: int) -> FleetGauges:
+    """How many clusters are online, when each was last heard of, the join tokens by state."""
+    cursor = conn.cursor(row_factory=class_row(FleetGauges))
+    gauges = cursor.execute(_GAUGES.encode(), {"offline_after": offline_after}).fetchone()
+    if gauges is None:  # never: an aggregate without GROUP BY has one row
+        raise RuntimeError("the fleet gauges returned no row")
+    return gauges
