@@ -51,7 +51,7 @@ def test_memory_near_the_bigint_maximum_counts_as_one_warning(conn: DbConnection
 
     page = fleet.cluster_page(conn, OFFLINE_AFTER)
 
-    assert [row["warning_count"] for row in page.rows] == [1]
+    assert [row.warning_count for row in page.rows] == [1]
 
 
 def test_the_overview_sums_memory_near_the_bigint_maximum(conn: DbConnection) -> None:
@@ -60,8 +60,8 @@ def test_the_overview_sums_memory_near_the_bigint_maximum(conn: DbConnection) ->
 
     summary = fleet.fleet_summary(conn, OFFLINE_AFTER)
 
-    assert summary["memory_total"] == 2 * INT64_MAX
-    assert summary["with_warnings"] == 0
+    assert summary.memory_total == 2 * INT64_MAX
+    assert summary.with_warnings == 0
 
 
 def test_stored_status_counts_past_the_integer_range_are_counted(conn: DbConnection) -> None:
@@ -70,4 +70,4 @@ def test_stored_status_counts_past_the_integer_range_are_counted(conn: DbConnect
 
     attention = fleet.clusters_needing_attention(conn, OFFLINE_AFTER)
 
-    assert [(row["running_instances"], row["warning_count"]) for row in attention] == [(2**40, 3)]
+    assert [(row.running_instances, row.warning_count) for row in attention] == [(2**40, 3)]

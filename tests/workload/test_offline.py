@@ -109,3 +109,19 @@ def test_the_fleet_gauges_count_clusters_by_offline_after(stack: Stack) -> None:
 
     assert after["online"] == before["online"] + 1
     assert after["offline"] == before["offline"] + 1
+
+
+def test_a_cluster_that_never_reported_is_offline_in_the_api_the_cli_and_the_metrics(
+    management_api: ValidatedSession, stack: Stack
+) -> None:
+    before = _clusters_by_status(stack)
+    enroll(stack, "never-reported")
+
+    status = _connection_status(management_api, stack, "never-reported")
+    listing = json.loads(stack.cli("list-clusters", "--json").stdout)
+    after = _clusters_by_status(stack)
+
+    assert status == "offline"
+    assert {row["name"]: row["status"] for row in listing}["never-reported"] == "offline"
+    assert after["offline"] == before["offline"] + 1
+    assert after["online"] == before["online"]

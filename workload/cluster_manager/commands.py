@@ -249,14 +249,12 @@ def _list_clusters(args: argparse.Namespace, settings: Settings) -> None:
     now = datetime.now(UTC)
     result = [
         {
-            "name": row["name"],
+            "name": row.name,
             "status": connection_status(row),
-            "member_count": row["member_count"],
-            "instance_count": row["instance_count"],
+            "member_count": row.member_count,
+            "instance_count": row.instance_count,
             "last_heartbeat_at": (
-                rfc3339(service.utc(row["last_heartbeat_at"]))
-                if row["last_heartbeat_at"]
-                else None
+                rfc3339(service.utc(row.last_heartbeat_at)) if row.last_heartbeat_at else None
             ),
         }
         for row in rows
@@ -265,11 +263,11 @@ def _list_clusters(args: argparse.Namespace, settings: Settings) -> None:
         ("NAME", "STATUS", "MEMBERS", "INSTANCES", "LAST HEARTBEAT"),
         [
             (
-                row["name"],
+                row.name,
                 connection_status(row),
-                str(row["member_count"]),
-                str(row["instance_count"]),
-                relative_age(row["last_heartbeat_at"], now),
+                str(row.member_count),
+                str(row.instance_count),
+                relative_age(row.last_heartbeat_at, now),
             )
             for row in rows
         ],

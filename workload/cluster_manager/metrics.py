@@ -33,7 +33,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from .db.pool import Database, DatabaseUnavailable, DbConnection
+from .db import fleet
+from .db.pool import Database, DatabaseUnavailable
 from .front.config import STATS_SOCKET
 from .front.counters import FrontUnavailable, read_refusals
 
@@ -127,15 +128,6 @@ class _MergedFiles(Collector):
 
 # -- scrape-time database gauges ------------------------------------------------------------
 
-_FLEET = """
-SELECT t.tokens, t.expired_tokens, c.name,
-       extract(epoch FROM coalesce(d.last_heartbeat_at, c.joined_at))::float8 AS seen
-FROM (SELECT count(*) FILTER (WHERE expires_at > now()) AS tokens,
-             count(*) FILTER (WHERE expires_at <= now()) AS expired_tokens
-      FROM join_tokens) AS t
-LEFT JOIN (clusters AS c LEFT JOIN cluster_details AS d ON d.cluster_id = c.id) ON true
-"""
-
 
 class _DatabaseGauges(Collector):
     """Fleet gauges read from PostgreSQL with one query per scrape."""
@@ -162,7 +154,9 @@ class _DatabaseGauges(Collector):
             "mcm_database_up", "Whether the last scrape could read the database (1) or not (0)."
         )
         try:
-            rows = self._db.run(_read_fleet, idempotent=True)
+            gauges = self._db.run(
+                lambda conn: fleet.fleet_gauges(conn, self._offline_after), idempotent=True
+            )
         except DatabaseUnavailable as error:
             logger.warning("metrics: database unavailable: %s", error)
             up.add_metric([], 0)
@@ -170,33 +164,31 @@ class _DatabaseGauges(Collector):
             return
         up.add_metric([], 1)
         yield up
-        yield from self._fleet_families(rows)
+        yield from self._fleet_families(gauges)
 
-    def _fleet_families(self, rows: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
-        now = time.time()
-        clusters = [row for row in rows if row["name"] is not None]
-        online = sum(1 for row in clusters if now - row["seen"] < self._offline_after)
+    def _fleet_families(self, gauges: fleet.FleetGauges) -> Iterator[GaugeMetricFamily]:
         enrolled = GaugeMetricFamily("mcm_clusters_enrolled", "Clusters enrolled.")
-        enrolled.add_metric([], len(clusters))
+        enrolled.add_metric([], gauges.clusters)
         by_status = GaugeMetricFamily(
             "mcm_clusters",
-            "Enrolled clusters by status (offline: no heartbeat for mcm_offline_after_seconds).",
+            "Enrolled clusters by status (offline: no heartbeat for mcm_offline_after_seconds,"
+            " or none yet).",
             labels=["status"],
         )
-        by_status.add_metric(["online"], online)
-        by_status.add_metric(["offline"], len(clusters) - online)
+        by_status.add_metric(["online"], gauges.online)
+        by_status.add_metric(["offline"], gauges.clusters - gauges.online)
         tokens = GaugeMetricFamily(
             "mcm_join_tokens", "Join tokens not used yet, by state.", labels=["state"]
         )
-        tokens.add_metric(["valid"], rows[0]["tokens"])
-        tokens.add_metric(["expired"], rows[0]["expired_tokens"])
+        tokens.add_metric(["valid"], gauges.valid_tokens)
+        tokens.add_metric(["expired"], gauges.expired_tokens)
         last = GaugeMetricFamily(
             "mcm_cluster_last_heartbeat_timestamp_seconds",
             "Unix time of each cluster's last heartbeat (its enrollment before the first one).",
             labels=["cluster"],
         )
-        for row in clusters:
-            last.add_metric([row["name"]], row["seen"])
+        for name, seen in zip(gauges.names, gauges.last_seen, strict=True):
+            last.add_metric([name], seen)
         yield from (enrolled, by_status, tokens, last)
 
 
@@ -221,10 +213,6 @@ class _FrontRefusals(Collector):
         for (app, kind), count in sorted(counts.items()):
             refused.add_metric([app, kind], count)
         yield refused
-
-
-def _read_fleet(conn: DbConnection) -> list[dict[str, Any]]:
-    return conn.execute(_FLEET).fetchall()
 
 
 # -- Flask wiring ---------------------------------------------------------------------------

@@ -1,30 +1,104 @@
-"""Enrolled clusters as the management API and the CLI see them (reference §1.1)."""
+"""Enrolled clusters as the management API, the CLI and the UI see them (reference §1.1).
+
+`ClusterRow` is the one shape of a cluster read from the database. Its fields are the
+columns of `CLUSTER_SELECT`, so the column list is written once, here; every query that
+reads clusters builds on that select and turns its result into rows with `class_row`.
+`ONLINE` is the one meaning of "online", for every query that needs it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import class_row
 
 from .pool import DbConnection
 
 # Columns a PATCH may change; anything else never reaches the SQL text.
 UPDATABLE_COLUMNS = ("status", "description", "disk_threshold", "memory_threshold")
 
-_SELECT = """
-SELECT c.name, c.description, c.certificate, c.fingerprint, c.disk_threshold,
-    c.memory_threshold, c.status, d.ceph_count, d.ceph_statuses, d.cpu_total_count,
-    d.cpu_load_1, d.cpu_load_5, d.cpu_load_15, d.memory_total_amount, d.memory_usage,
-    d.storage_pool_usages, d.member_count, d.member_statuses, d.instance_count,
-    d.instance_statuses, d.ui_url, c.joined_at, c.created_at, d.last_heartbeat_at,
-    coalesce(d.last_heartbeat_at > now() - make_interval(secs => %(offline_after)s), false)
-        AS online
-FROM clusters AS c JOIN cluster_details AS d ON d.cluster_id = c.id
+ONLINE = "coalesce(d.last_heartbeat_at > now() - make_interval(secs => %(offline_after)s), false)"
+"""Whether a cluster is online: it reported less than `offline_after` seconds ago.
+
+A cluster that never reported is offline. An SQL expression over `cluster_details AS d`,
+taking the query parameter `offline_after` (seconds); no query spells the rule otherwise.
 """
 
+Json = Any
+"""A jsonb column as stored: normally a list of objects, but older rows may hold anything."""
 
-def list_clusters(conn: DbConnection, offline_after: int) -> list[dict[str, Any]]:
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Reported:
+    """What the latest heartbeat reported: the `cluster_details` columns a heartbeat writes.
+
+    Zeros, empty lists and an empty `ui_url` until the first heartbeat.
+    """
+
+    ceph_count: int
+    ceph_statuses: Json
+    cpu_total_count: int
+    cpu_load_1: str
+    cpu_load_5: str
+    cpu_load_15: str
+    memory_total_amount: int
+    memory_usage: int
+    storage_pool_usages: Json
+    member_count: int
+    member_statuses: Json
+    instance_count: int
+    instance_statuses: Json
+    ui_url: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterRow(Reported):
+    """One enrolled cluster with its latest heartbeat, as every reader sees it."""
+
+    name: str
+    description: str
+    certificate: str
+    fingerprint: str
+    disk_threshold: int
+    memory_threshold: int
+    status: str
+    joined_at: datetime
+    created_at: datetime
+    last_heartbeat_at: datetime | None
+    """None until the first heartbeat."""
+    online: bool
+    """See `ONLINE`."""
+
+
+REPORTED_COLUMNS = tuple(field.name for field in dataclasses.fields(Reported))
+"""The `cluster_details` columns a heartbeat writes (besides `last_heartbeat_at`)."""
+
+
+def _source(column: str) -> str:
+    if column == "online":
+        return ONLINE
+    if column in REPORTED_COLUMNS or column == "last_heartbeat_at":
+        return f"d.{column}"
+    return f"c.{column}"
+
+
+CLUSTER_COLUMNS = ",\n    ".join(
+    f"{_source(field.name)} AS {field.name}" for field in dataclasses.fields(ClusterRow)
+)
+"""The select list of a `ClusterRow`, over `clusters AS c` and `cluster_details AS d`."""
+
+CLUSTER_SELECT = f"""
+SELECT {CLUSTER_COLUMNS}
+FROM clusters AS c JOIN cluster_details AS d ON d.cluster_id = c.id
+"""  # noqa: S608 - assembled from the constants above
+"""Every cluster as a `ClusterRow`; takes the parameter `offline_after` (see `ONLINE`)."""
+
+
+def list_clusters(conn: DbConnection, offline_after: int) -> list[ClusterRow]:
     """Every cluster with its latest heartbeat, sorted by name (byte order).
 
     Args:
@@ -34,14 +108,18 @@ def list_clusters(conn: DbConnection, offline_after: int) -> list[dict[str, Any]
     Returns:
         One row per cluster; `online` tells whether it reported recently enough.
     """
-    query = _SELECT + ' ORDER BY c.name COLLATE "C"'
-    return list(conn.execute(query, {"offline_after": offline_after}).fetchall())
+    query = CLUSTER_SELECT + ' ORDER BY c.name COLLATE "C"'
+    cursor = conn.cursor(row_factory=class_row(ClusterRow))
+    return cursor.execute(query.encode(), {"offline_after": offline_after}).fetchall()
 
 
-def get_cluster(conn: DbConnection, name: str, offline_after: int) -> dict[str, Any] | None:
+def get_cluster(conn: DbConnection, name: str, offline_after: int) -> ClusterRow | None:
     """One cluster by name, shaped like a row of `list_clusters`, or None."""
-    query = _SELECT + " WHERE c.name = %(name)s"
-    return conn.execute(query, {"offline_after": offline_after, "name": name}).fetchone()
+    query = CLUSTER_SELECT + " WHERE c.name = %(name)s"
+    cursor = conn.cursor(row_factory=class_row(ClusterRow))
+    return cursor.execute(
+        query.encode(), {"offline_after": offline_after, "name": name}
+    ).fetchone()
 
 
 def update_cluster(conn: DbConnection, name: str, changes: Mapping[str, object]) -> bool:

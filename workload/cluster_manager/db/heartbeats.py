@@ -12,6 +12,7 @@ import time
 from pydantic_core import to_json
 
 from ..protocol.connector import Heartbeat
+from .clusters import REPORTED_COLUMNS
 from .pool import DbConnection
 
 HISTORY_BUCKET = "10 minutes"
@@ -21,20 +22,16 @@ PRUNE_BUDGET_SECONDS = 1.5
 """Pruning starts no new batch after this long, so one `prune-history` run stays short; what
 is left goes at the next run."""
 
-_STORE_HEARTBEAT = """
+# The reported columns as `clusters.py` defines them, each set from the parameter named so.
+_SET_REPORTED = ",\n        ".join(f"{column} = %({column})s" for column in REPORTED_COLUMNS)
+_STORE_HEARTBEAT = f"""
 WITH caller AS (
     SELECT id FROM clusters
     WHERE fingerprint = %(fingerprint)s
       AND certificate_not_before <= now() AND certificate_not_after > now()
 ), details AS (
     UPDATE cluster_details AS d SET
-        ceph_count = %(ceph_count)s, ceph_statuses = %(ceph_statuses)s,
-        cpu_total_count = %(cpu_total_count)s,
-        cpu_load_1 = %(cpu_load_1)s, cpu_load_5 = %(cpu_load_5)s, cpu_load_15 = %(cpu_load_15)s,
-        memory_total_amount = %(memory_total_amount)s, memory_usage = %(memory_usage)s,
-        instance_count = %(instance_count)s, instance_statuses = %(instance_statuses)s,
-        member_count = %(member_count)s, member_statuses = %(member_statuses)s,
-        storage_pool_usages = %(storage_pool_usages)s, ui_url = %(ui_url)s,
+        {_SET_REPORTED},
         last_heartbeat_at = now()
     FROM caller WHERE d.cluster_id = caller.id
     RETURNING d.cluster_id
@@ -52,12 +49,12 @@ WITH caller AS (
         instance_count = EXCLUDED.instance_count
 )
 SELECT caller.id, clusters.name FROM caller JOIN clusters USING (id)
-"""
+"""  # noqa: S608 - assembled from constants
 
 
 def store_heartbeat(conn: DbConnection, fingerprint: str, beat: Heartbeat) -> str | None:
     """Record `beat` for the cluster holding `fingerprint`; its name, or None if unknown."""
-    row = conn.execute(_STORE_HEARTBEAT, _parameters(fingerprint, beat)).fetchone()
+    row = conn.execute(_STORE_HEARTBEAT.encode(), _parameters(fingerprint, beat)).fetchone()
     return None if row is None else str(row["name"])
 
 

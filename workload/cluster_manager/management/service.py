@@ -101,12 +101,12 @@ def list_join_tokens(conn: DbConnection) -> list[dict[str, Any]]:
     return join_tokens.list_join_tokens(conn)
 
 
-def list_clusters(conn: DbConnection, settings: Settings) -> list[dict[str, Any]]:
+def list_clusters(conn: DbConnection, settings: Settings) -> list[clusters.ClusterRow]:
     """Every enrolled cluster, sorted by name."""
     return clusters.list_clusters(conn, settings.offline_after)
 
 
-def get_cluster(conn: DbConnection, settings: Settings, name: str) -> dict[str, Any]:
+def get_cluster(conn: DbConnection, settings: Settings, name: str) -> clusters.ClusterRow:
     """One enrolled cluster, or raise NotFound."""
     row = clusters.get_cluster(conn, name, settings.offline_after)
     if row is None:

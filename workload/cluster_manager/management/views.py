@@ -5,50 +5,51 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..db.clusters import ClusterRow
 from ..envelope import rfc3339
 from .service import utc
 
 ONLINE, OFFLINE = "online", "offline"
 
 
-def connection_status(row: Mapping[str, Any]) -> str:
+def connection_status(row: ClusterRow) -> str:
     """Online while heartbeats arrive; offline after three missed intervals, or before any."""
-    return ONLINE if row["online"] else OFFLINE
+    return ONLINE if row.online else OFFLINE
 
 
-def remote_cluster(row: Mapping[str, Any]) -> dict[str, Any]:
+def remote_cluster(row: ClusterRow) -> dict[str, Any]:
     """A RemoteCluster object (reference §1.1), keys in upstream's order.
 
     `last_status_update_at` must be a timestamp in the published contract, so before the
     first heartbeat it holds the enrollment time, as upstream's does; `last_heartbeat_at`
     (an extra, null until the first heartbeat) tells the two cases apart.
     """
-    last_heartbeat = row["last_heartbeat_at"]
+    last_heartbeat = row.last_heartbeat_at
     return {
-        "name": row["name"],
-        "description": row["description"],
-        "cluster_certificate": row["certificate"],
-        "disk_threshold": row["disk_threshold"],
-        "memory_threshold": row["memory_threshold"],
-        "status": row["status"],
-        "ceph_count": row["ceph_count"],
-        "ceph_statuses": row["ceph_statuses"],
-        "cpu_total_count": row["cpu_total_count"],
-        "cpu_load_1": row["cpu_load_1"],
-        "cpu_load_5": row["cpu_load_5"],
-        "cpu_load_15": row["cpu_load_15"],
-        "memory_total_amount": row["memory_total_amount"],
-        "memory_usage": row["memory_usage"],
-        "storage_pool_usages": row["storage_pool_usages"],
-        "member_count": row["member_count"],
-        "member_statuses": row["member_statuses"],
-        "instance_count": row["instance_count"],
-        "instance_statuses": row["instance_statuses"],
-        "ui_url": row["ui_url"],
-        "joined_at": rfc3339(utc(row["joined_at"])),
-        "created_at": rfc3339(utc(row["created_at"])),
-        "last_status_update_at": rfc3339(utc(last_heartbeat or row["joined_at"])),
-        "fingerprint": row["fingerprint"],
+        "name": row.name,
+        "description": row.description,
+        "cluster_certificate": row.certificate,
+        "disk_threshold": row.disk_threshold,
+        "memory_threshold": row.memory_threshold,
+        "status": row.status,
+        "ceph_count": row.ceph_count,
+        "ceph_statuses": row.ceph_statuses,
+        "cpu_total_count": row.cpu_total_count,
+        "cpu_load_1": row.cpu_load_1,
+        "cpu_load_5": row.cpu_load_5,
+        "cpu_load_15": row.cpu_load_15,
+        "memory_total_amount": row.memory_total_amount,
+        "memory_usage": row.memory_usage,
+        "storage_pool_usages": row.storage_pool_usages,
+        "member_count": row.member_count,
+        "member_statuses": row.member_statuses,
+        "instance_count": row.instance_count,
+        "instance_statuses": row.instance_statuses,
+        "ui_url": row.ui_url,
+        "joined_at": rfc3339(utc(row.joined_at)),
+        "created_at": rfc3339(utc(row.created_at)),
+        "last_status_update_at": rfc3339(utc(last_heartbeat or row.joined_at)),
+        "fingerprint": row.fingerprint,
         "connection_status": connection_status(row),
         "last_heartbeat_at": rfc3339(utc(last_heartbeat)) if last_heartbeat else None,
     }

@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
 from ..db import fleet
-from ..envelope import APIError
+from ..envelope import APIError, NotFound
 from ..grafana import cluster_dashboard_url
 from ..management import service
 from ..management.auth import Unauthorized, current_identity
@@ -116,6 +116,7 @@ def _helpers() -> dict[str, Any]:
         "percent": charts.percent,
         "distribution": charts.distribution,
         "tone": charts.tone,
+        "age_seconds": _age_seconds,
         "grafana_link": _grafana_link,
         "now": datetime.now(UTC),
     }
@@ -154,7 +155,7 @@ def overview() -> ResponseReturnValue:
     """Fleet totals, status distributions and the clusters that need attention."""
     offline_after = settings().offline_after
 
-    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def read(conn: Any) -> tuple[fleet.FleetSummary, list[fleet.FleetRow]]:
         return (
             fleet.fleet_summary(conn, offline_after),
             fleet.clusters_needing_attention(conn, offline_after),
@@ -210,7 +211,7 @@ def clusters() -> ResponseReturnValue:
     return render_template(
         "ui/clusters.html",
         page=page,
-        rows=[{**row, "age": _age_seconds(row["last_heartbeat_at"])} for row in page.rows],
+        rows=page.rows,
         search=search,
         statuses=statuses,
         sort=sort,
@@ -230,41 +231,45 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _cluster_context(name: str) -> dict[str, Any]:
-    config = settings()
+    offline_after = settings().offline_after
 
-    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return service.get_cluster(conn, config, name), fleet.cluster_history(conn, name)
+    def read(conn: Any) -> tuple[fleet.FleetRow | None, list[fleet.HistoryBucket]]:
+        return fleet.fleet_row(conn, offline_after, name), fleet.cluster_history(conn, name)
 
     row, history = database().run(read, idempotent=True)
+    if row is None:
+        raise NotFound(f"remote cluster {name} not found")
+    # Which pools are over the threshold is the database's call, like every warning.
+    over = [entry for kind, entry in row.warnings if kind == "storage"]
     pools = []
-    for pool in row["storage_pool_usages"] or []:
+    for pool in row.storage_pool_usages or []:
         used = charts.percent(float(pool.get("usage", 0)), float(pool.get("total", 0)))
-        pools.append({**pool, "percent": used, "over": used > row["disk_threshold"]})
+        pools.append({**pool, "percent": used, "over": pool in over})
     storage_total = sum(float(p.get("total", 0)) for p in pools)
     storage_usage = sum(float(p.get("usage", 0)) for p in pools)
-    memory = [
-        charts.percent(h["memory_usage"], h["memory_total"]) for h in history if h["memory_total"]
-    ]
+    storage_percent = charts.percent(storage_usage, storage_total)
+    memory = [charts.percent(h.memory_usage, h.memory_total) for h in history if h.memory_total]
     storage = [
-        charts.percent(h["storage_usage"], h["storage_total"])
-        for h in history
-        if h["storage_total"]
+        charts.percent(h.storage_usage, h.storage_total) for h in history if h.storage_total
     ]
     trends = {
-        "CPU load (1 min)": [float(h["cpu_load_1"]) for h in history],
+        "CPU load (1 min)": [float(h.cpu_load_1) for h in history],
         "Memory used (%)": memory,
         "Storage used (%)": storage,
-        "Instances": [float(h["instance_count"]) for h in history],
+        "Instances": [float(h.instance_count) for h in history],
     }
     return {
         "cluster": row,
-        "age": _age_seconds(row["last_heartbeat_at"]),
+        "age": _age_seconds(row.last_heartbeat_at),
         "warnings": cluster_warnings(row),
+        "memory_over": "memory" in row.warning_kinds,
         "pools": pools,
         "storage_total": storage_total,
         "storage_usage": storage_usage,
-        "memory_percent": charts.percent(row["memory_usage"], row["memory_total_amount"]),
-        "storage_percent": charts.percent(storage_usage, storage_total),
+        "memory_percent": charts.percent(row.memory_usage, row.memory_total_amount),
+        "storage_percent": storage_percent,
+        # The bar of all pools together: not a warning (those are per pool, above).
+        "storage_over": storage_percent > row.disk_threshold,
         "trends": [
             {"title": title, "values": values, "points": charts.sparkline(values)}
             for title, values in trends.items()

@@ -1,14 +1,18 @@
-"""Warnings of a cluster, computed as upstream's UI computes them (reference §10).
+"""How each warning of a cluster reads, in upstream UI's words (reference §10).
 
-One warning per condition; `db/fleet.py` counts the same conditions in SQL to filter and
-sort the whole fleet, and a test keeps the two in step.
+Which conditions are warnings is decided in one place, the SQL of `db/fleet.py`: a
+`FleetRow` carries its warnings as the database found them (the rule's kind and the
+reported entry that raised it), the fleet counts, filters and sorts by that same list, and
+this module only puts each one into words.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..db.fleet import FleetRow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,53 +28,48 @@ def _percent(usage: float, total: float) -> float:
     return usage * 100 / total if total > 0 else 0.0
 
 
-def _entries(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value or [] if isinstance(item, Mapping)]
+def _offline(row: FleetRow, _: Any) -> str:
+    if row.last_heartbeat_at is None:
+        return "No heartbeat received yet"
+    return "No recent heartbeat: the cluster is offline"
 
 
-def cluster_warnings(row: Mapping[str, Any]) -> list[ClusterWarning]:
-    """The warnings of one cluster row (as `clusters.get_cluster` returns it)."""
-    warnings: list[ClusterWarning] = []
-    if not row["online"]:
-        if row["last_heartbeat_at"] is None:
-            warnings.append(ClusterWarning("offline", "No heartbeat received yet"))
-        else:
-            warnings.append(
-                ClusterWarning("offline", "No recent heartbeat: the cluster is offline")
-            )
-    memory = _percent(row["memory_usage"], row["memory_total_amount"])
-    if row["memory_total_amount"] > 0 and memory > row["memory_threshold"]:
-        warnings.append(
-            ClusterWarning(
-                "memory",
-                f"Memory usage {memory:.0f}% is above the {row['memory_threshold']}% threshold",
-            )
-        )
-    for pool in _entries(row["storage_pool_usages"]):
-        used = _percent(float(pool.get("usage", 0)), float(pool.get("total", 0)))
-        if float(pool.get("total", 0)) > 0 and used > row["disk_threshold"]:
-            where = f" on {pool['member']}" if pool.get("member") else ""
-            warnings.append(
-                ClusterWarning(
-                    "storage",
-                    f"Storage pool {pool.get('name', '?')}{where} is {used:.0f}% full, above "
-                    f"the {row['disk_threshold']}% threshold",
-                )
-            )
-    warnings.extend(
-        ClusterWarning("members", f"{entry['count']} member(s) {entry.get('status') or '?'}")
-        for entry in _entries(row["member_statuses"])
-        if entry.get("status") != "Online" and int(entry.get("count", 0)) > 0
+def _memory(row: FleetRow, _: Any) -> str:
+    memory = _percent(row.memory_usage, row.memory_total_amount)
+    return f"Memory usage {memory:.0f}% is above the {row.memory_threshold}% threshold"
+
+
+def _storage(row: FleetRow, pool: Mapping[str, Any]) -> str:
+    used = _percent(float(pool.get("usage", 0)), float(pool.get("total", 0)))
+    where = f" on {pool['member']}" if pool.get("member") else ""
+    return (
+        f"Storage pool {pool.get('name', '?')}{where} is {used:.0f}% full, above "
+        f"the {row.disk_threshold}% threshold"
     )
-    warnings.extend(
-        ClusterWarning("instances", f"{entry['count']} instance(s) in error")
-        for entry in _entries(row["instance_statuses"])
-        if entry.get("status") == "Error" and int(entry.get("count", 0)) > 0
-    )
-    for entry in _entries(row["ceph_statuses"]):
-        status = str(entry.get("status") or "")
-        if status.capitalize() != "Online" and int(entry.get("count", 0)) > 0:
-            warnings.append(
-                ClusterWarning("ceph", f"{entry['count']} Ceph member(s) {status or '?'}")
-            )
-    return warnings
+
+
+def _members(_: FleetRow, entry: Mapping[str, Any]) -> str:
+    return f"{entry['count']} member(s) {entry.get('status') or '?'}"
+
+
+def _instances(_: FleetRow, entry: Mapping[str, Any]) -> str:
+    return f"{entry['count']} instance(s) in error"
+
+
+def _ceph(_: FleetRow, entry: Mapping[str, Any]) -> str:
+    return f"{entry['count']} Ceph member(s) {entry.get('status') or '?'}"
+
+
+_MESSAGES: dict[str, Callable[[FleetRow, Any], str]] = {
+    "offline": _offline,
+    "memory": _memory,
+    "storage": _storage,
+    "members": _members,
+    "instances": _instances,
+    "ceph": _ceph,
+}
+
+
+def cluster_warnings(row: FleetRow) -> list[ClusterWarning]:
+    """The warnings of one cluster, in the order the database listed them."""
+    return [ClusterWarning(kind, _MESSAGES[kind](row, entry)) for kind, entry in row.warnings]
