@@ -16,6 +16,7 @@ from typing import Any
 import ops
 from cluster_manager.exit_codes import EXIT_DATABASE_UNAVAILABLE
 
+import readiness
 from connector_identity import ConnectorIdentityStore
 from constants import PUBLIC_CONNECTOR_PORT
 from workload import CommandError, Workload
@@ -101,27 +102,21 @@ class ClusterManagerActions(ops.Object):
         charm: ops.CharmBase,
         workload: Workload,
         identity: ConnectorIdentityStore,
-        not_ready: Callable[[], str | None],
-        connector_domain: Callable[[], str | None],
-        reconcile: Callable[[], None],
+        facts: Callable[[], readiness.Facts],
     ):
         """Observe the actions.
 
         Args:
-            charm: the charm.
+            charm: the charm; it reconciles after a rotation (it observes that action too).
             workload: the container operations.
             identity: the connector identity store.
-            not_ready: returns why the workload CLI cannot run yet, None when it can.
-            connector_domain: returns the configured connector domain, None if invalid.
-            reconcile: applies the current state (after a rotation).
+            facts: the hook's snapshot of the facts, which status reads too.
         """
         super().__init__(charm, "actions")
         self._charm = charm
         self._workload = workload
         self._identity = identity
-        self._not_ready = not_ready
-        self._connector_domain = connector_domain
-        self._reconcile = reconcile
+        self._facts = facts
         on = charm.on
         observe = self.framework.observe
         observe(on["enroll-cluster"].action, self._on_enroll_cluster)
@@ -189,17 +184,17 @@ class ClusterManagerActions(ops.Object):
         if not self._charm.unit.is_leader():
             event.fail("run rotate-connector-certificate on the leader unit")
             return
-        domain = self._connector_domain()
-        if domain is None:
+        config = self._facts().config
+        if config is None:
             event.fail("fix the configuration first (see juju status)")
             return
+        domain = config.cluster_connector_domain
         previous = self._identity.get()
         try:
             identity = self._identity.rotate(domain)
         except RuntimeError as error:
             event.fail(str(error))
             return
-        self._reconcile()
         # After a domain change the clusters must also be told where the connector moved.
         moved = previous is not None and not previous.matches(domain)
         address = f"{domain}:{PUBLIC_CONNECTOR_PORT}" if moved else None
@@ -221,7 +216,7 @@ class ClusterManagerActions(ops.Object):
 
     def _run(self, event: ops.ActionEvent, args: Sequence[str]) -> Any:
         """Run a CLI command; on failure fail the action and return None."""
-        reason = self._not_ready()
+        reason = readiness.cli_blocker(self._facts())
         settings = self._workload.settings() if reason is None else None
         if settings is None:
             event.fail(f"cannot run {args[0]} yet: {reason or 'the workload is not configured'}")

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Juju charm for the MicroCloud Cluster Manager on Kubernetes.
 
-Every event funnels into `_reconcile`, which reads the desired state (config, relations,
-secrets), writes the files and the Pebble layer of the workload container and publishes the
-relation data; the unit status is computed only in `_on_collect_status`, from the same named
-readiness checks (readiness.py) the reconcile uses.
+Every event funnels into `_reconcile`: it takes one snapshot of the facts (config, relations,
+secrets, the container: `facts()`, read once per hook), plans the container's files and
+service operations from it with pure functions (plan.py), applies them and publishes the
+relation data. The unit status (`_on_collect_status`), the actions and the scheduled prune
+read the same snapshot, judged by the same named readiness checks (readiness.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import ops
@@ -24,22 +26,15 @@ from charm_config import CharmConfig, InvalidOption
 from connector_identity import ConnectorIdentityStore
 from constants import (
     APP_SERVICES,
-    CA_BUNDLE,
     CA_RELATION,
     CERTIFICATES_RELATION,
-    CONNECTOR_CERT,
-    CONNECTOR_KEY,
     CONNECTOR_PORT,
     CONTAINER,
     DATABASE_CA,
     DATABASE_NAME,
     DATABASE_RELATION,
-    ENV_FILE,
-    FRONT_CONFIG,
     FRONT_SERVICE,
     INGRESS_RELATION,
-    MANAGEMENT_CERT,
-    MANAGEMENT_KEY,
     MANAGEMENT_PORT,
     MANAGEMENT_SERVICE,
     METRICS_PORT,
@@ -53,27 +48,14 @@ from observability import RELATIONS as OBSERVABILITY_RELATIONS
 from observability import Observability
 from oidc import OAUTH_RELATION, OIDCLogin
 from pebble_layer import LAYER_NAME, build_layer, is_planned, retirement
+from plan import service_changes, workload_files
 from tls import ManagementTLS
 from workload import (
     CommandError,
     Workload,
-    WorkloadFile,
-    format_env_file,
-    render_env,
-    render_front,
 )
 
 logger = logging.getLogger(__name__)
-
-RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE, DATABASE_CA})
-"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC).
-
-libpq reads the database CA at every new connection; the restart makes the pooled ones,
-verified with the previous CA, go too."""
-RELOAD_FRONT_ON = frozenset(
-    {FRONT_CONFIG, MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY}
-)
-"""Files HAProxy rereads on SIGUSR2, without dropping connections."""
 
 
 class ClusterManagerCharm(ops.CharmBase):
@@ -81,6 +63,8 @@ class ClusterManagerCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self._config_read: tuple[CharmConfig | None, str, str] | None = None
+        self._snapshot: readiness.Facts | None = None
         self.container = self.unit.get_container(CONTAINER)
         self.workload = Workload(self.container)
         self.database = DatabaseRequirer(
@@ -91,15 +75,7 @@ class ClusterManagerCharm(ops.CharmBase):
         self.route = TraefikRouteRequirer(self, INGRESS_RELATION)
         self.identity = ConnectorIdentityStore(self.model, PEER_RELATION)
         self.observability = Observability(self)
-        self.actions = ClusterManagerActions(
-            self,
-            self.workload,
-            self.identity,
-            not_ready=self._not_ready_reason,
-            connector_domain=self._connector_domain,
-            reconcile=self._reconcile,
-        )
-        self._migration_error = ""
+        self.actions = ClusterManagerActions(self, self.workload, self.identity, self.facts)
         for event in self._reconcile_events():
             framework.observe(event, self._on_event)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
@@ -121,6 +97,8 @@ class ClusterManagerCharm(ops.CharmBase):
             self.tls.trust.on.certificate_set_updated,
             self.tls.trust.on.certificates_removed,
             *self.oidc.events,
+            # After the action's own handler (observed first): serve the new certificate.
+            on["rotate-connector-certificate"].action,
         ]
         for name in (
             PEER_RELATION,
@@ -153,7 +131,8 @@ class ClusterManagerCharm(ops.CharmBase):
             if config is not None:
                 self.identity.ensure(config.cluster_connector_domain)
             self.oidc.publish()
-        self._reconcile_workload(self._facts())
+        self._snapshot = None  # the writes above (or an action before us) changed facts
+        self._reconcile_workload(self.facts())
         self.observability.reconcile(self.container)
         self._publish_unit_address(self._serving())
         if self.unit.is_leader() and config is not None:
@@ -165,15 +144,20 @@ class ClusterManagerCharm(ops.CharmBase):
             return
         try:
             self.workload.prepare_directories()
-            changed = self.workload.sync_files(self._files(facts))
+            changed = self.workload.sync_files(workload_files(facts))
             if self._ensure_schema(facts):
                 self._apply_layer(changed)
+                # The outcome of the plan: what runs now.
+                stopped, failing = self._service_health()
+                self._snapshot = dataclasses.replace(
+                    self.facts(), stopped_services=stopped, failing_checks=failing
+                )
         except (ops.pebble.ConnectionError, ops.pebble.APIError, ops.pebble.ChangeError) as e:
             # The container restarted under us; its pebble-ready event reconciles again.
             logger.warning("could not configure the workload container: %s", e)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        for status in readiness.unit_statuses(self._facts()):
+        for status in readiness.unit_statuses(self.facts()):
             event.add_status(status)
         event.add_status(ops.ActiveStatus())
 
@@ -183,7 +167,7 @@ class ClusterManagerCharm(ops.CharmBase):
         After the reconcile (observed first). A failure is logged and the next update-status
         tries again; it never fails the hook.
         """
-        if not self.unit.is_leader() or self._not_ready_reason() is not None:
+        if not self.unit.is_leader() or readiness.cli_blocker(self.facts()) is not None:
             return
         try:
             result = self.workload.run_cli(["prune-history"], self.workload.settings() or {})
@@ -194,29 +178,32 @@ class ClusterManagerCharm(ops.CharmBase):
 
     # Inputs
 
+    def facts(self) -> readiness.Facts:
+        """This hook's snapshot of everything the charm decides on, read on first use."""
+        if self._snapshot is None:
+            self._snapshot = self._read_facts()
+        return self._snapshot
+
     def _config(self) -> CharmConfig | None:
-        try:
-            return self.load_config(CharmConfig)
-        except ValueError:
-            return None
+        return self._load_config()[0]
+
+    def _load_config(self) -> tuple[CharmConfig | None, str, str]:
+        """The config (None when invalid), the error and the `option=example` fix; read once."""
+        if self._config_read is None:
+            try:
+                self._config_read = (self.load_config(CharmConfig), "", "")
+            except InvalidOption as error:
+                self._config_read = (None, str(error), f"{error.option}={error.example}")
+            except ValueError as error:
+                self._config_read = (None, str(error), "")
+        return self._config_read
 
     def _management_domain(self) -> str | None:
         config = self._config()
         return config.management_api_domain if config else None
 
-    def _connector_domain(self) -> str | None:
-        config = self._config()
-        return config.cluster_connector_domain if config else None
-
-    def _facts(self) -> readiness.Facts:
-        """Read everything the readiness checks decide on."""
-        config, config_error, config_fix = None, "", ""
-        try:
-            config = self.load_config(CharmConfig)
-        except InvalidOption as error:
-            config_error, config_fix = str(error), f"{error.option}={error.example}"
-        except ValueError as error:
-            config_error = str(error)
+    def _read_facts(self) -> readiness.Facts:
+        config, config_error, config_fix = self._load_config()
         credentials = self.database.fetch()
         connected = self.container.can_connect()
         oidc, oidc_problem = self.oidc.read()
@@ -235,12 +222,13 @@ class ClusterManagerCharm(ops.CharmBase):
             database_ca=_pem(credentials.tls_ca) if credentials and credentials.tls else "",
             certificates_provider=self.tls.provider_name,
             management_tls=self.tls.material() if config else None,
+            ca_bundle=self.tls.ca_bundle(),
             connector_identity=self.identity.get(),
             ingress_provider=self.route.provider_name,
+            remote_write_urls=tuple(self.observability.remote_write_urls()),
             schema_migrated=self._schema_is_current(credentials),
             oidc=oidc,
             oidc_problem=oidc_problem,
-            migration_error=self._migration_error,
             stopped_services=stopped,
             failing_checks=failing,
         )
@@ -259,12 +247,6 @@ class ClusterManagerCharm(ops.CharmBase):
         )
         return stopped, failing
 
-    def _not_ready_reason(self) -> str | None:
-        """Return why the workload CLI cannot run yet, None when it can."""
-        facts = self._facts()
-        blocking = readiness.failures((*readiness.PREREQUISITES, *readiness.SERVING), facts)
-        return blocking[0].message if blocking else None
-
     @property
     def _peer_app_data(self) -> ops.RelationDataContent | None:
         peer = self.model.get_relation(PEER_RELATION)
@@ -277,27 +259,6 @@ class ClusterManagerCharm(ops.CharmBase):
         return data.get(SCHEMA_DATABASE_KEY) == _database_identity(credentials)
 
     # Outputs
-
-    def _files(self, facts: readiness.Facts) -> list[WorkloadFile]:
-        """Return every file of the container, as the current facts want it."""
-        config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
-        assert config and facts.database_url and tls and identity  # noqa: S101 (PREREQUISITES)
-        env = render_env(config, facts.database_url, self.observability.remote_write_urls())
-        if facts.oidc is not None:
-            env.update(facts.oidc.to_env(config.management_api_domain))
-        front = render_front(config, facts.ingress_provider is not None)
-        return [
-            WorkloadFile(ENV_FILE, format_env_file(env), 0o600),
-            WorkloadFile(FRONT_CONFIG, front),
-            WorkloadFile(MANAGEMENT_CERT, tls.chain),
-            WorkloadFile(MANAGEMENT_KEY, tls.private_key, 0o600),
-            WorkloadFile(CONNECTOR_CERT, identity.certificate),
-            WorkloadFile(CONNECTOR_KEY, identity.private_key, 0o600),
-            WorkloadFile(
-                CA_BUNDLE, self.tls.ca_bundle() + (facts.oidc.ca_chain if facts.oidc else "")
-            ),
-            WorkloadFile(DATABASE_CA, facts.database_ca if facts.database_tls else None),
-        ]
 
     def _ensure_schema(self, facts: readiness.Facts) -> bool:
         """Migrate from the leader before the services start; return if the schema is current.
@@ -319,7 +280,7 @@ class ClusterManagerCharm(ops.CharmBase):
             result = self.workload.run_cli(["migrate"], settings)
         except CommandError as error:
             logger.error("database migration failed: %s", error.message)
-            self._migration_error = error.message
+            self._snapshot = dataclasses.replace(facts, migration_error=error.message)
             return False
         credentials = self.database.fetch()
         data = self._peer_app_data
@@ -327,6 +288,7 @@ class ClusterManagerCharm(ops.CharmBase):
             data[SCHEMA_VERSION_KEY] = str(result["version"])
             data[SCHEMA_DATABASE_KEY] = _database_identity(credentials)
         logger.info("database schema at version %s", result["version"])
+        self._snapshot = dataclasses.replace(facts, schema_migrated=True)
         return True
 
     def _apply_layer(self, changed: set[str]) -> None:
@@ -335,17 +297,13 @@ class ClusterManagerCharm(ops.CharmBase):
         if not is_planned(plan):
             self._plan(plan)
             return
-        running = self.workload.running_services()
-        restart: list[str] = []
-        if changed & RESTART_APPS_ON:
-            restart += APP_SERVICES
-        if changed & RELOAD_FRONT_ON and FRONT_SERVICE in running:
+        changes = service_changes(changed, self.workload.running_services())
+        if changes.reload_front:
             self.container.send_signal("SIGUSR2", FRONT_SERVICE)
-        if restart:
-            self.container.restart(*restart)
-        stopped = [name for name in (FRONT_SERVICE, *APP_SERVICES) if name not in running]
-        if stopped := [name for name in stopped if name not in restart]:
-            self.container.start(*stopped)
+        if changes.restart:
+            self.container.restart(*changes.restart)
+        if changes.start:
+            self.container.start(*changes.start)
 
     def _plan(self, plan: ops.pebble.Plan) -> None:
         """Add the layer and start it, retiring what an older revision planned, if anything."""

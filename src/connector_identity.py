@@ -106,7 +106,7 @@ class ConnectorIdentityStore:
     def get(self) -> ConnectorIdentity | None:
         """Return the published identity, None until the leader created it."""
         if self._published is not None:
-            # Published in this hook: Juju shows the new revision only from the next one.
+            # Read or published in this hook (Juju shows a new revision only from the next).
             return self._published
         peer = self._model.get_relation(self._peer_relation_name)
         secret_id = peer.data[self._model.app].get(CONNECTOR_SECRET_KEY) if peer else None
@@ -118,7 +118,9 @@ class ConnectorIdentityStore:
             return None
         if "certificate" not in content or "private-key" not in content:
             return None
-        return ConnectorIdentity(content["certificate"], content["private-key"])
+        # Read once per hook: the reconcile, the status and the actions all ask.
+        self._published = ConnectorIdentity(content["certificate"], content["private-key"])
+        return self._published
 
     def ensure(self, domain: str) -> ConnectorIdentity | None:
         """Create the identity for `domain` unless it exists (leader only).

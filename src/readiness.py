@@ -40,8 +40,11 @@ class Facts:
     """Connection URI once the provider created the database and user."""
     certificates_provider: str | None
     management_tls: TLSMaterial | None
+    ca_bundle: str
+    """The CA certificates received over `receive-ca-cert` (PEM), trusted for outgoing TLS."""
     connector_identity: ConnectorIdentity | None
     ingress_provider: str | None
+    remote_write_urls: tuple[str, ...]
     schema_migrated: bool
     """The leader migrated the current database (recorded in the peer app data)."""
     database_tls: bool = False
@@ -224,6 +227,12 @@ def failures(checks: Sequence[Check], facts: Facts) -> list[ops.StatusBase]:
 def passes(checks: Sequence[Check], facts: Facts) -> bool:
     """Return whether every check passes."""
     return not failures(checks, facts)
+
+
+def cli_blocker(facts: Facts) -> str | None:
+    """Why the workload CLI cannot run yet (the first failing check's message), or None."""
+    blocking = failures((*PREREQUISITES, *SERVING), facts)
+    return blocking[0].message if blocking else None
 
 
 def unit_statuses(facts: Facts) -> list[ops.StatusBase]:

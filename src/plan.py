@@ -1,0 +1,78 @@
+"""What the workload container should hold, planned from one hook's facts (pure functions).
+
+The charm reads the facts once per hook (`readiness.Facts`), plans the files and the service
+operations here, and applies them; nothing in this module talks to Juju or Pebble.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Set
+
+from constants import (
+    APP_SERVICES,
+    CA_BUNDLE,
+    CONNECTOR_CERT,
+    CONNECTOR_KEY,
+    DATABASE_CA,
+    ENV_FILE,
+    FRONT_CONFIG,
+    FRONT_SERVICE,
+    MANAGEMENT_CERT,
+    MANAGEMENT_KEY,
+)
+from readiness import Facts
+from workload import WorkloadFile, format_env_file, render_env, render_front
+
+RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE, DATABASE_CA})
+"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC).
+
+libpq reads the database CA at every new connection; the restart makes the pooled ones,
+verified with the previous CA, go too."""
+RELOAD_FRONT_ON = frozenset(
+    {FRONT_CONFIG, MANAGEMENT_CERT, MANAGEMENT_KEY, CONNECTOR_CERT, CONNECTOR_KEY}
+)
+"""Files HAProxy rereads on SIGUSR2, without dropping connections."""
+
+
+def workload_files(facts: Facts) -> list[WorkloadFile]:
+    """Every file of the container, as the facts want it (the prerequisites have passed)."""
+    config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
+    assert config and facts.database_url and tls and identity  # noqa: S101 (PREREQUISITES)
+    env = render_env(config, facts.database_url, facts.remote_write_urls)
+    if facts.oidc is not None:
+        env.update(facts.oidc.to_env(config.management_api_domain))
+    trust = facts.ca_bundle + (facts.oidc.ca_chain if facts.oidc else "")
+    return [
+        WorkloadFile(ENV_FILE, format_env_file(env), 0o600),
+        WorkloadFile(FRONT_CONFIG, render_front(config, facts.ingress_provider is not None)),
+        WorkloadFile(MANAGEMENT_CERT, tls.chain),
+        WorkloadFile(MANAGEMENT_KEY, tls.private_key, 0o600),
+        WorkloadFile(CONNECTOR_CERT, identity.certificate),
+        WorkloadFile(CONNECTOR_KEY, identity.private_key, 0o600),
+        WorkloadFile(CA_BUNDLE, trust),
+        WorkloadFile(DATABASE_CA, facts.database_ca if facts.database_tls else None),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceChanges:
+    """What to do with the planned services after files changed."""
+
+    reload_front: bool = False
+    restart: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+
+
+def service_changes(changed: Set[str], running: Set[str]) -> ServiceChanges:
+    """Restart or reload only what depends on the changed files; start what does not run."""
+    restart = APP_SERVICES if changed & RESTART_APPS_ON else ()
+    return ServiceChanges(
+        reload_front=bool(changed & RELOAD_FRONT_ON) and FRONT_SERVICE in running,
+        restart=restart,
+        start=tuple(
+            name
+            for name in (FRONT_SERVICE, *APP_SERVICES)
+            if name not in running and name not in restart
+        ),
+    )
