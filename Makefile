@@ -2,7 +2,7 @@
 # these targets call the same scripts, or parts of them, once scripts/bootstrap has run.
 VENV := .venv/bin
 
-.PHONY: run test bootstrap lint format docs unit workload tools e2e bench bench-ui clean
+.PHONY: run test bootstrap lock lint format docs unit workload tools e2e bench bench-ui clean
 
 run:            ## the cluster manager locally, with a simulated fleet (README command 1)
 	./scripts/run-local
@@ -12,6 +12,9 @@ test:           ## install everything, then every check and test (README command
 
 bootstrap:      ## install system packages, .venv and npm packages
 	scripts/bootstrap test
+
+lock:           ## update uv.lock and the files exported from it (requirements.txt, ...)
+	scripts/lock
 
 lint:           ## ruff, pyright, codespell
 	$(VENV)/ruff format --check .
