@@ -191,12 +191,13 @@ def test_heartbeat_from_removed_cluster_is_forbidden(stack: Stack) -> None:
 
 
 def test_heartbeat_with_expired_certificate_is_forbidden(stack: Stack) -> None:
-    now = datetime.now(UTC)
+    # Long enough to join on a busy machine; the test then waits for the expiry itself.
+    expiry = datetime.now(UTC) + timedelta(seconds=6)
     short_lived = pki.cluster_certificate(
-        "short", not_before=now - timedelta(minutes=1), not_after=now + timedelta(seconds=2)
+        "short", not_before=expiry - timedelta(minutes=1), not_after=expiry
     )
     client = _enrolled(stack, "hb-expiring", short_lived)
-    time.sleep(2.5)
+    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 1.1)
 
     response = client.request("POST", STATUS_PATH, b"{}")
 

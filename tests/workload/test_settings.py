@@ -193,3 +193,12 @@ def test_a_line_that_is_not_a_setting_is_refused_with_its_place(tmp_path: Path) 
 
     with pytest.raises(SettingsError, match=rf"^{re.escape(str(path))}:2: expected KEY=VALUE$"):
         read_env_file(path)
+
+
+def test_the_database_password_never_shows_in_the_settings_repr() -> None:
+    settings = Settings.from_env(
+        {**REQUIRED, "MCM_DATABASE_URL": "postgresql://mcm:hunter2-secret@db:5432/mcm"}
+    )
+
+    assert "hunter2-secret" not in repr(settings)
+    assert settings.database_url.endswith("@db:5432/mcm")

@@ -25,7 +25,8 @@ class SettingsError(ValueError):
 class Settings:
     """Runtime configuration shared by the CLI and both apps."""
 
-    database_url: str
+    database_url: str = dataclasses.field(repr=False)
+    """libpq URI; it holds the password, so it stays out of reprs (and logs)."""
     connector_domain: str
     connector_port: int = 443
     connector_cert_file: Path = Path("/etc/cluster-manager/tls/connector.crt")
