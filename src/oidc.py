@@ -41,8 +41,6 @@ class OIDCWaiting(OIDCConfigError):
 class OIDCSettings:
     """Where the web UI sends users to log in, and as which client."""
 
-    source: str
-    """`config` or `oauth`."""
     issuer: str
     client_id: str
     client_secret: str = dataclasses.field(default="", repr=False)
@@ -149,7 +147,6 @@ class OIDCLogin(ops.Object):
                 f"waiting for the oauth provider to register our client (juju status {provider})"
             )
         return OIDCSettings(
-            source="oauth",
             issuer=info.issuer_url,
             client_id=info.client_id,
             client_secret=info.client_secret or "",
@@ -169,7 +166,6 @@ class OIDCLogin(ops.Object):
                 f"{self.model.app.name} oidc-issuer=<issuer URL> oidc-client-id=<client ID>)"
             )
         return OIDCSettings(
-            source="config",
             issuer=self._checked_option("oidc-issuer"),
             client_id=self._checked_option("oidc-client-id"),
             client_secret=self._client_secret(),
