@@ -5,6 +5,7 @@ See deployment.py for how the charm's output becomes running processes and what 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import time
@@ -73,20 +74,29 @@ def enrollment(deployment: Deployment) -> dict:
     return enroll(deployment, CLUSTER)
 
 
-@pytest.fixture(scope="module")
-def joined(deployment: Deployment, enrollment: dict) -> Iterator[MicroCloudClient]:
-    """The cluster joined through Traefik and sent heartbeats, each over a new connection."""
-    cluster = client(deployment, enrollment["token"])
+@contextlib.contextmanager
+def joined_cluster(
+    deployment: Deployment, token: str, name: str, heartbeats: int
+) -> Iterator[MicroCloudClient]:
+    """A cluster joined through Traefik that sent `heartbeats`, each over a new connection."""
+    cluster = client(deployment, token)
     try:
         assert cluster.join().ok
-        payloads = PayloadGenerator(CLUSTER)
-        for _ in range(HEARTBEATS):
+        payloads = PayloadGenerator(name)
+        for _ in range(heartbeats):
             cluster.close()
             response = cluster.heartbeat(payloads.payload())
             assert response.ok, response.text
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def joined(deployment: Deployment, enrollment: dict) -> Iterator[MicroCloudClient]:
+    """The cluster joined through Traefik and sent heartbeats, each over a new connection."""
+    with joined_cluster(deployment, enrollment["token"], CLUSTER, HEARTBEATS) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,12 @@ from tests.e2e.deployment import (
     peer_certificate,
     proxy_header_v1,
 )
-from tests.e2e.test_deployment import STATUS_PATH, client, enroll, management_get
+from tests.e2e.test_deployment import (
+    STATUS_PATH,
+    enroll,
+    joined_cluster,
+    management_get,
+)
 from tests.unit.builders import CONTAINER, SigningCA, cli
 from tools.jointoken import JoinToken
 from tools.microcloud import MicroCloudClient
@@ -103,17 +108,8 @@ def enrollment(deployment: Deployment) -> dict:
 @pytest.fixture(scope="module")
 def cluster(deployment: Deployment, enrollment: dict) -> Iterator[MicroCloudClient]:
     """The cluster, joined through Traefik, after its heartbeats over new connections."""
-    joined = client(deployment, enrollment["token"])
-    try:
-        assert joined.join().ok
-        payloads = PayloadGenerator(CLUSTER)
-        for _ in range(HEARTBEATS):
-            joined.close()
-            response = joined.heartbeat(payloads.payload())
-            assert response.ok, response.text
+    with joined_cluster(deployment, enrollment["token"], CLUSTER, HEARTBEATS) as joined:
         yield joined
-    finally:
-        joined.close()
 
 
 @pytest.fixture(scope="module")
