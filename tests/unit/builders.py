@@ -97,10 +97,21 @@ def database_relation(
     ready: bool = True,
     password: str = "s3cret",  # noqa: S107 (test data)
 ) -> tuple[testing.Relation, testing.Secret]:
-    """Return the database relation and the provider's user secret."""
+    """Return the database relation and the provider's user secret.
+
+    The databag is what postgresql-k8s 16 writes once the database exists (its
+    `src/relations/postgresql_provider.py`, through data_interfaces): no plain-text
+    credentials, the user in `secret-user`; test_relations adds `secret-tls` where TLS matters.
+    """
     secret = testing.Secret({"username": "relation_id_5", "password": password})
     data = (
-        {"database": "cluster_manager", "endpoints": DB_ENDPOINT, "secret-user": secret.id}
+        {
+            "database": "cluster_manager",
+            "endpoints": DB_ENDPOINT,
+            "read-only-endpoints": DB_ENDPOINT.replace("-primary.", "-replicas."),
+            "version": "16.9",
+            "secret-user": secret.id,
+        }
         if ready
         else {}
     )
