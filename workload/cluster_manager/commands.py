@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from . import service
+from .db.heartbeats import prune_history
 from .db.pool import DatabaseUnavailable, DbConnection, connect
 from .envelope import APIError, rfc3339, utc
 from .service import ConnectorCertificateError, connection_status, connector_fingerprint
@@ -122,7 +123,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> None:
 )
 def _prune_history(args: argparse.Namespace, settings: Settings) -> None:
     retention = settings.history_retention_days
-    removed = _database_work(settings, lambda conn: service.prune_history(conn, settings))
+    removed = _database_work(settings, lambda conn: prune_history(conn, retention))
     emit(
         args,
         {"removed": removed, "retention_days": retention},

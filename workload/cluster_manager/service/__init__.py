@@ -9,7 +9,6 @@ CLI turns them into exit code 1. One module per concern:
 - `join_tokens`: join tokens (mint, list, revoke) and the connector fingerprint they carry
 - `api_tokens`: admin API tokens (mint, hash, look up)
 - `fleet`: the fleet as the UI shows it (overview, a page of clusters, a cluster's history)
-- `history`: pruning the heartbeat history
 - `configuration`: the settings an operator may see
 - `connector_certificate`: the connector certificate's fingerprint
 - `names`: the names clusters and tokens may have
@@ -43,7 +42,6 @@ from .fleet import (
     cluster_with_history,
     fleet_overview,
 )
-from .history import prune_history
 from .join_tokens import (
     MintedJoinToken,
     create_join_token,
@@ -82,7 +80,6 @@ __all__ = [
     "identify_api_token",
     "list_clusters",
     "list_join_tokens",
-    "prune_history",
     "remove_cluster",
     "require_valid_name",
     "revoke_join_token",
