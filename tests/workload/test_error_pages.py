@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from cluster_manager.app import create_management_app
+from cluster_manager.auth.identity import ADMIN_GROUP, Identity, install_authenticators
+from cluster_manager.factories import create_management_app
 from cluster_manager.front.config import SECURITY_HEADERS
-from cluster_manager.management.auth import ADMIN_GROUP, Identity, install_authenticators
 from cluster_manager.settings import Settings
 from cluster_manager.ui import routes as ui_routes
 
@@ -139,7 +139,7 @@ def test_an_unexpected_error_on_a_page_is_an_html_500_without_the_traceback(
     install_authenticators(app, [lambda _: admin])
     monkeypatch.setattr(ui_routes, "configuration", broken)
 
-    with caplog.at_level(logging.ERROR, logger="cluster_manager.webapp"):
+    with caplog.at_level(logging.ERROR, logger="cluster_manager.plumbing"):
         response = app.test_client().get("/ui/settings")
 
     page = response.get_data(as_text=True)

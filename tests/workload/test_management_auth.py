@@ -6,12 +6,9 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from cluster_manager.app import create_management_app
-from cluster_manager.management.auth import (
-    Identity,
-    api_token_authenticator,
-    install_authenticators,
-)
+from cluster_manager.auth.api_tokens import api_token_authenticator
+from cluster_manager.auth.identity import Identity, install_authenticators
+from cluster_manager.factories import create_management_app
 from cluster_manager.settings import Settings
 from flask import Request
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_manager.management.configuration import configuration
+from cluster_manager.service.configuration import configuration
 from cluster_manager.settings import Settings
 
 from tests.support.openapi import ValidatedSession

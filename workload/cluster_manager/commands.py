@@ -1,7 +1,7 @@
 """The operator commands of the CLI, and the registry `cli` builds its parser from.
 
 Output and exit codes follow docs/workload-contract.md. The work itself is done by
-`management.service`, the same functions the management API calls. `cli` imports this
+`service`, the same functions the management API and the web UI call. `cli` imports this
 module, never the other way round.
 """
 
@@ -16,12 +16,11 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from . import service
 from .db.heartbeats import prune_history
 from .db.pool import DatabaseUnavailable, DbConnection, connect
-from .envelope import APIError, rfc3339
-from .management import service
-from .management.connector_identity import ConnectorCertificateError, connector_fingerprint
-from .management.views import connection_status
+from .envelope import APIError, rfc3339, utc
+from .service import ConnectorCertificateError, connection_status, connector_fingerprint
 from .settings import Settings
 
 T = TypeVar("T")
@@ -185,7 +184,7 @@ def _create_join_token(args: argparse.Namespace, settings: Settings) -> None:
             conn, settings, args.name, args.description, expires_at
         ),
     )
-    expires = rfc3339(service.utc(minted.expires_at))
+    expires = rfc3339(utc(minted.expires_at))
     emit(
         args,
         {
@@ -209,8 +208,8 @@ def _list_tokens(args: argparse.Namespace, settings: Settings) -> None:
         {
             "cluster_name": row["cluster_name"],
             "description": row["description"],
-            "expiry": rfc3339(service.utc(row["expires_at"])),
-            "created_at": rfc3339(service.utc(row["created_at"])),
+            "expiry": rfc3339(utc(row["expires_at"])),
+            "created_at": rfc3339(utc(row["created_at"])),
             "expired": bool(row["expired"]),
         }
         for row in rows
@@ -254,7 +253,7 @@ def _list_clusters(args: argparse.Namespace, settings: Settings) -> None:
             "member_count": row.member_count,
             "instance_count": row.instance_count,
             "last_heartbeat_at": (
-                rfc3339(service.utc(row.last_heartbeat_at)) if row.last_heartbeat_at else None
+                rfc3339(utc(row.last_heartbeat_at)) if row.last_heartbeat_at else None
             ),
         }
         for row in rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -81,6 +81,11 @@ def error(status: int, message: str = "", headers: Mapping[str, str] | None = No
         "metadata": None,
     }
     return Response(_dumps(body), status=status, headers={**_JSON_HEADERS, **(headers or {})})
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC, so every timestamp we print ends in `Z`."""
+    return moment.astimezone(UTC)
 
 
 def rfc3339(moment: datetime) -> str:

@@ -56,9 +56,9 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)  # type: ignore[union-attr]
 
     def load(self) -> Any:
-        from . import app
+        from . import factories
 
-        factory = getattr(app, f"create_{self._app_name}_app")
+        factory = getattr(factories, f"create_{self._app_name}_app")
         return factory(self._settings)
 
 

@@ -13,9 +13,9 @@ from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
 from ..db.heartbeats import remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
 from ..join_token import token_hash
+from ..plumbing import database, json_body, settings
 from ..protocol.connector import Heartbeat, JoinRequest
 from ..protocol.rules import NAME_RULE, valid_name
-from ..webapp import database, json_body, settings
 from .identity import (
     CertificateError,
     fingerprint_of_der,

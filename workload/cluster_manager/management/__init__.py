@@ -1,1 +1,4 @@
-"""The management side: JSON API, its authentication, and the logic the CLI shares with it."""
+"""The JSON management API: its routes, its serializers and its OpenAPI document.
+
+The routes call `service` for the work and `auth` for who is calling; they never read `db/`.
+"""

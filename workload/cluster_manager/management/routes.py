@@ -7,12 +7,12 @@ from importlib import resources
 
 from flask import Blueprint, Response, request
 
+from .. import service
+from ..auth.identity import current_identity, require_admin
 from ..envelope import sync
+from ..plumbing import database, json_body, settings
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
-from ..webapp import database, json_body, settings
-from . import service, views
-from .auth import current_identity, require_admin
-from .configuration import configuration
+from . import serializers
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("management", __name__)
@@ -53,7 +53,7 @@ def openapi_document() -> Response:
 @bp.get("/1.0/configuration")
 def get_configuration() -> Response:
     """Settings an operator may see; secrets are never among them."""
-    return sync(configuration(settings()))
+    return sync(service.configuration(settings()))
 
 
 @bp.get("/1.0/remote-cluster")
@@ -61,7 +61,7 @@ def list_remote_clusters() -> Response:
     """Every enrolled cluster sorted by name; `[]` when there are none."""
     config = settings()
     rows = database().run(lambda conn: service.list_clusters(conn, config), idempotent=True)
-    return sync([views.remote_cluster(row) for row in rows])
+    return sync([serializers.remote_cluster(row) for row in rows])
 
 
 @bp.get("/1.0/remote-cluster/<name>")
@@ -69,7 +69,7 @@ def get_remote_cluster(name: str) -> Response:
     """One enrolled cluster."""
     config = settings()
     row = database().run(lambda conn: service.get_cluster(conn, config, name), idempotent=True)
-    return sync(views.remote_cluster(row))
+    return sync(serializers.remote_cluster(row))
 
 
 @bp.patch("/1.0/remote-cluster/<name>")
@@ -93,7 +93,7 @@ def delete_remote_cluster(name: str) -> Response:
 def list_join_tokens() -> Response:
     """Pending join tokens, oldest first, without their text; `[]` when there are none."""
     rows = database().run(service.list_join_tokens, idempotent=True)
-    return sync([views.join_token(row) for row in rows])
+    return sync([serializers.join_token(row) for row in rows])
 
 
 @bp.post("/1.0/remote-cluster-join-token")

@@ -14,7 +14,7 @@ from flask import Response, render_template, request
 from .headers import SECURITY_HEADERS
 
 BROWSER_PATHS = ("/ui", "/oidc")
-"""The paths whose errors are pages (webapp.install_error_pages)."""
+"""The paths whose errors are pages (plumbing.install_error_pages)."""
 
 _HEADINGS = {404: "Not found", 503: "Temporarily unavailable"}
 _EXPLANATIONS = {

@@ -1,8 +1,8 @@
 """The pages: overview, clusters, cluster detail, join tokens and settings.
 
-Every page reads through the same service and query functions as the JSON API, so a
-cluster looks the same in both; every form posts back here and is answered with a redirect
-(or, for a new join token, with the one page that will ever show it).
+Every page reads and writes through `service`, as the JSON API does, so a cluster looks
+the same in both (the pages never read `db/` themselves); every form posts back here and is
+answered with a redirect (or, for a new join token, with the one page that will ever show it).
 
 `install` adds the pages, the OIDC login routes, the static files and the security headers
 to the management app. The stylesheet is compiled at build time (scripts/build-ui, or the
@@ -22,21 +22,20 @@ from flask import Blueprint, Flask, Response, g, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
-from ..db import fleet
-from ..envelope import APIError, NotFound
+from .. import service
+from ..auth.identity import Unauthorized, current_identity
+from ..auth.same_origin import require_same_origin
+from ..envelope import APIError
 from ..grafana import cluster_dashboard_url
-from ..management import service
-from ..management.auth import Unauthorized, current_identity
-from ..management.configuration import configuration
-from ..management.login import bp as login_blueprint
-from ..management.login import safe_return_path
-from ..management.sessions import require_same_origin
+from ..plumbing import database, describe_validation_error, install_error_pages, settings
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
 from ..protocol.rules import MAX_NAME_LENGTH, NAME_PATTERN
-from ..webapp import database, describe_validation_error, install_error_pages, settings
+from ..service import configuration
 from . import charts
 from .errors import BROWSER_PATHS, error_page
 from .headers import SECURITY_HEADERS
+from .login import bp as login_blueprint
+from .login import safe_return_path
 from .warnings import cluster_warnings
 
 logger = logging.getLogger(__name__)
@@ -153,17 +152,10 @@ def login_page() -> ResponseReturnValue:
 @bp.get("/")
 def overview() -> ResponseReturnValue:
     """Fleet totals, status distributions and the clusters that need attention."""
-    offline_after = settings().offline_after
-
-    def read(conn: Any) -> tuple[fleet.FleetSummary, list[fleet.FleetRow]]:
-        return (
-            fleet.fleet_summary(conn, offline_after),
-            fleet.clusters_needing_attention(conn, offline_after),
-        )
-
-    summary, attention = database().run(read, idempotent=True)
-    needing = [{"row": row, "warnings": cluster_warnings(row)} for row in attention]
-    return render_template("ui/overview.html", summary=summary, needing=needing)
+    config = settings()
+    shown = database().run(lambda conn: service.fleet_overview(conn, config), idempotent=True)
+    needing = [{"row": row, "warnings": cluster_warnings(row)} for row in shown.needing_attention]
+    return render_template("ui/overview.html", summary=shown.summary, needing=needing)
 
 
 # -- clusters --------------------------------------------------------------------------------
@@ -173,18 +165,18 @@ def overview() -> ResponseReturnValue:
 def clusters() -> ResponseReturnValue:
     """Search, filter, sort and page through the fleet."""
     search = request.args.get("q", "").strip()[:100]
-    statuses = tuple(s for s in request.args.getlist("status") if s in fleet.STATUS_FILTERS)
+    statuses = tuple(s for s in request.args.getlist("status") if s in service.STATUS_FILTERS)
     sort = request.args.get("sort", "name")
-    sort = sort if sort in fleet.SORT_COLUMNS else "name"
+    sort = sort if sort in service.SORT_COLUMNS else "name"
     descending = request.args.get("order") == "desc"
     per_page = _int_arg("per_page", 50)
     per_page = per_page if per_page in PAGE_SIZES else 50
     page_number = min(max(1, _int_arg("page", 1)), MAX_PAGE)
-    offline_after = settings().offline_after
+    config = settings()
     page = database().run(
-        lambda conn: fleet.cluster_page(
+        lambda conn: service.cluster_page(
             conn,
-            offline_after,
+            config,
             search=search,
             statuses=statuses,
             sort=sort,
@@ -231,14 +223,11 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _cluster_context(name: str) -> dict[str, Any]:
-    offline_after = settings().offline_after
-
-    def read(conn: Any) -> tuple[fleet.FleetRow | None, list[fleet.HistoryBucket]]:
-        return fleet.fleet_row(conn, offline_after, name), fleet.cluster_history(conn, name)
-
-    row, history = database().run(read, idempotent=True)
-    if row is None:
-        raise NotFound(f"remote cluster {name} not found")
+    config = settings()
+    found = database().run(
+        lambda conn: service.cluster_with_history(conn, config, name), idempotent=True
+    )
+    row, history = found.row, found.history
     # Which pools are over the threshold is the database's call, like every warning.
     over = [entry for kind, entry in row.warnings if kind == "storage"]
     pools = []

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..db.fleet import FleetRow
+from ..service import FleetRow
 
 
 @dataclasses.dataclass(frozen=True)

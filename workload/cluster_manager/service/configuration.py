@@ -1,4 +1,6 @@
-"""GET /1.0/configuration: what this deployment runs with, and never a secret (design D5).
+"""What this deployment runs with, and never a secret (design D5).
+
+GET /1.0/configuration answers it and the UI's settings page shows it.
 
 The published contract requires upstream's 19 keys. Keys whose upstream value is a secret
 (`oidc_client_secret`, `db_connection_string`) or that describe machinery we do not have
@@ -12,7 +14,7 @@ from importlib import metadata
 
 from ..front.rate_limits import parse_rate_limits
 from ..settings import Settings
-from .connector_identity import ConnectorCertificateError, connector_fingerprint
+from .connector_certificate import ConnectorCertificateError, connector_fingerprint
 
 API_VERSION = "1.0"
 _NOT_RETURNED = "Never returned by this API: it would disclose a secret."

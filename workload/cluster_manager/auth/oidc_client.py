@@ -5,6 +5,7 @@ refresh grant, and the ID token's signature and claims (issuer, audience, expiry
 `at_hash`). This module only adds what a multi-process server needs around it: the
 provider's metadata and keys cached per process, a JWKS refetch when an unknown key ID
 shows up (key rotation), and the deployment's CA bundle for every call to the provider.
+`oidc_client` is the one client of the app handling the request.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
+from flask import current_app
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from ..options import OIDC_SCOPE
+from ..plumbing import settings as app_settings
 from ..settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 METADATA_TTL = 300.0
 HTTP_TIMEOUT = 10.0
 ID_TOKEN_LEEWAY = 30
+_CLIENT = "cluster_manager.oidc_client"
 
 
 class LoginError(Exception):
@@ -284,3 +288,11 @@ def trust_store(ca_bundle: Path, run_dir: Path) -> str | bool:
     partial.write_text(system.rstrip() + "\n" + extra + "\n")
     os.replace(partial, combined)
     return str(combined)
+
+
+def oidc_client() -> OIDCClient:
+    """This process's OIDC client (created on first use)."""
+    client = current_app.extensions.get(_CLIENT)
+    if client is None:
+        client = current_app.extensions[_CLIENT] = OIDCClient(app_settings())
+    return client

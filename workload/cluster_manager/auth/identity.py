@@ -2,9 +2,10 @@
 
 Each authenticator looks at the request and returns an `Identity`, or None when the request
 carries none of its credentials. The first identity found wins. The management app installs
-two (`app.create_management_app`): API tokens (`Authorization: Bearer …`, here), then the
-browser's OIDC session cookie (`sessions.session_authenticator`). Routes and pages only ask
-`current_identity` or `require_admin`.
+two (`factories.create_management_app`): API tokens (`Authorization: Bearer …`,
+`api_tokens.api_token_authenticator`), then the browser's OIDC session cookie
+(`sessions.session_authenticator`). Routes and pages only ask `current_identity` or
+`require_admin`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from collections.abc import Callable, Sequence
 
 from flask import Flask, Request, current_app, g, request
 
-from ..db.api_tokens import identify_api_token
 from ..envelope import APIError, Forbidden
-from ..webapp import database
-from .service import API_TOKEN_PREFIX, api_token_hash
 
 ADMIN_GROUP = "admins"
-# Reserved by RFC 2606, so it can never reach a mailbox; the contract requires an email.
-API_TOKEN_EMAIL = "api-token@cluster-manager.invalid"  # noqa: S105 - not a secret
 _EXTENSION = "cluster_manager.authenticators"
 
 
@@ -50,19 +46,6 @@ class Unauthorized(APIError):
 
     def __init__(self) -> None:
         super().__init__(401, "", {"WWW-Authenticate": 'Bearer realm="cluster-manager"'})
-
-
-def api_token_authenticator(req: Request) -> Identity | None:
-    """An API token is an admin credential: the operator who minted it holds the database."""
-    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(API_TOKEN_PREFIX):
-        return None
-    hashed = api_token_hash(token)
-    name = database().run(lambda conn: identify_api_token(conn, hashed), idempotent=True)
-    if name is None:
-        return None
-    return Identity(name=name, email=API_TOKEN_EMAIL, groups=(ADMIN_GROUP,), method="api-token")
 
 
 def install_authenticators(app: Flask, authenticators: Sequence[Authenticator]) -> None:

@@ -1,37 +1,29 @@
-"""`/oidc/login`, `/oidc/callback`, `/oidc/logout`: the browser's way in and out (design D7)."""
+"""`/oidc/login`, `/oidc/callback`, `/oidc/logout`: the browser's way in and out (design D7).
+
+The flow's pages are the UI's (its templates, its error page for `LoginError`), and `ui.routes`
+registers it, so it lives here; what it does to sessions, cookies and the provider is
+`auth`'s (`auth.sessions`, `auth.cookies`, `auth.oidc_client`).
+"""
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import re
-import secrets
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..db import sessions
-from ..db.sessions import PendingLogin
-from ..webapp import database, settings
-from .oidc_client import LoginError
-from .sessions import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
-    clear_cookie,
-    oidc_client,
-    require_same_origin,
-    seal,
-    secret_hash,
-    set_cookie,
-)
+from ..auth.cookies import LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, set_cookie
+from ..auth.oidc_client import LoginError
+from ..auth.same_origin import require_same_origin
+from ..auth.sessions import LOGIN_LIFETIME, begin_login, complete_login, end_session
+from ..plumbing import settings
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("oidc", __name__)
 
-LOGIN_LIFETIME = 600
-"""Seconds a user has to finish logging in at the identity provider."""
 HOME = "/ui/"
 MAX_RETURN_PATH = 2048
 """Longest `next` kept; a longer one is no page of ours."""
@@ -91,19 +83,10 @@ def login() -> ResponseReturnValue:
     """Start a login: remember state, nonce and PKCE verifier, then go to the provider."""
     if not settings().oidc_enabled:
         return render_template("ui/login_not_configured.html"), 503
-    authorization = oidc_client().authorize(redirect_uri())
-    browser = secrets.token_urlsafe(32)
-    pending = PendingLogin(
-        browser_hash=secret_hash(browser),
-        nonce=authorization.nonce,
-        code_verifier=authorization.code_verifier,
-        return_to=safe_return_path(request.args.get("next")),
-    )
-    state_hash = secret_hash(authorization.state)
-    database().run(lambda conn: sessions.start_login(conn, state_hash, pending, LOGIN_LIFETIME))
-    response = redirect(authorization.url, 302)
+    started = begin_login(redirect_uri, safe_return_path(request.args.get("next")))
+    response = redirect(started.url, 302)
     # Lax, not Strict: the provider's redirect back to us is a cross-site navigation.
-    set_cookie(response, LOGIN_COOKIE, browser, LOGIN_LIFETIME, "Lax")
+    set_cookie(response, LOGIN_COOKIE, started.browser, LOGIN_LIFETIME, "Lax")
     return response
 
 
@@ -119,35 +102,18 @@ def callback() -> ResponseReturnValue:
     state, code = request.args.get("state", ""), request.args.get("code", "")
     if not state or not code:
         raise LoginError("the login response lacks its state or code; sign in again")
-    pending = database().run(lambda conn: sessions.finish_login(conn, secret_hash(state)))
-    if pending is None:
-        raise LoginError("this login has expired or was already used; sign in again")
     browser = request.cookies.get(LOGIN_COOKIE, "")
-    if not hmac.compare_digest(secret_hash(browser), pending.browser_hash):
-        raise LoginError("this login was started in another browser; sign in again")
-    tokens = oidc_client().exchange(code, pending.code_verifier, pending.nonce, redirect_uri())
-    cookie = secrets.token_urlsafe(32)
-    sealed = seal(tokens.refresh_token, cookie)
-    database().run(
-        lambda conn: sessions.create_session(
-            conn,
-            secret_hash(cookie),
-            tokens.claims,
-            sealed,
-            tokens.expires_in,
-            config.session_lifetime,
-        )
-    )
-    logger.info("%s logged in", tokens.claims["email"] or tokens.claims["subject"])
+    session = complete_login(state, code, browser, redirect_uri)
+    logger.info("%s logged in", session.claims["email"] or session.claims["subject"])
     # Checked again: the row may come from before this check, and a header must never fail.
-    return_to = safe_return_path(pending.return_to)
+    return_to = safe_return_path(session.return_to)
     # A page of ours moves on, not a redirect: the Strict session cookie is then sent with
     # the next request, which a redirect chain started by the provider's site would not do.
     response = Response(
         render_template("ui/signed_in.html", return_to=return_to),
         headers={"Refresh": f"0; url={return_to}"},
     )
-    set_cookie(response, SESSION_COOKIE, cookie, config.session_lifetime, "Strict")
+    set_cookie(response, SESSION_COOKIE, session.cookie, config.session_lifetime, "Strict")
     clear_cookie(response, LOGIN_COOKIE, "Lax")
     return response
 
@@ -167,7 +133,7 @@ def logout() -> ResponseReturnValue:
     require_same_origin(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        database().run(lambda conn: sessions.delete_session(conn, secret_hash(cookie)))
+        end_session(cookie)
     response = redirect(url_for("ui.login_page", signed_out=1), 303)
     clear_cookie(response, SESSION_COOKIE)
     return response

@@ -1,5 +1,6 @@
 """What both Flask apps share: settings, the pool and the answers to errors.
 
+The apps themselves are built in `factories`.
 Rate limits are not here: the TLS front counts them per unit (design D8, `front`).
 
 Who answers an error, and in which form:
@@ -19,7 +20,7 @@ Who answers an error, and in which form:
   never a page a person looks at (the API is not meant for CORS).
 - Some routes render their own refusals as pages: the UI's form errors, its 403 (not an
   admin) and 503 (no identity provider configured), and the login's `LoginError`
-  (`management.login`).
+  (`ui.login`).
 """
 
 from __future__ import annotations

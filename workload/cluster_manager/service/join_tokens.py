@@ -1,26 +1,18 @@
-"""What the management API and the operator CLI both do, written once.
-
-Each function takes an open connection and raises the envelope's `APIError` subclasses on
-refusal: the API answers them as they are, the CLI turns them into exit code 1.
-"""
+"""Join tokens: minted for a cluster that is neither enrolled nor invited, listed, revoked."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..db import api_tokens, clusters, join_tokens
+from ..db import join_tokens
 from ..db.pool import DbConnection
 from ..envelope import APIError, BadRequest, Conflict, NotFound
 from ..join_token import join_command, new_join_token, token_hash
-from ..protocol.rules import NAME_RULE, valid_name
 from ..settings import Settings
-from .connector_identity import ConnectorCertificateError, connector_fingerprint
-
-API_TOKEN_PREFIX = "mcm_"  # noqa: S105 - marks our tokens, not a secret
+from .connector_certificate import ConnectorCertificateError, connector_fingerprint
+from .names import require_valid_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,14 +27,6 @@ class MintedJoinToken:
     def join_command(self) -> str:
         """The command to run on one member of the MicroCloud."""
         return join_command(self.token)
-
-
-def require_valid_name(name: str, what: str) -> None:
-    """Refuse names the connector would refuse at join time (or that are empty)."""
-    if not name:
-        raise BadRequest(f"{what} is required")
-    if not valid_name(name):
-        raise BadRequest(f"{what} must be {NAME_RULE}")
 
 
 def fingerprint_of_connector(settings: Settings) -> str:
@@ -99,50 +83,3 @@ def revoke_join_token(conn: DbConnection, cluster_name: str) -> None:
 def list_join_tokens(conn: DbConnection) -> list[dict[str, Any]]:
     """Pending join tokens, oldest first, without the token text."""
     return join_tokens.list_join_tokens(conn)
-
-
-def list_clusters(conn: DbConnection, settings: Settings) -> list[clusters.ClusterRow]:
-    """Every enrolled cluster, sorted by name."""
-    return clusters.list_clusters(conn, settings.offline_after)
-
-
-def get_cluster(conn: DbConnection, settings: Settings, name: str) -> clusters.ClusterRow:
-    """One enrolled cluster, or raise NotFound."""
-    row = clusters.get_cluster(conn, name, settings.offline_after)
-    if row is None:
-        raise NotFound(f"remote cluster {name} not found")
-    return row
-
-
-def update_cluster(conn: DbConnection, name: str, changes: dict[str, object]) -> None:
-    """Apply a validated PATCH in one statement, or raise NotFound."""
-    if not clusters.update_cluster(conn, name, changes):
-        raise NotFound(f"remote cluster {name} not found")
-
-
-def remove_cluster(conn: DbConnection, name: str) -> None:
-    """Forget an enrolled cluster, or raise NotFound.
-
-    The cluster is not told; its next heartbeat is refused (design D4).
-    """
-    if not clusters.delete_cluster(conn, name):
-        raise NotFound(f"remote cluster {name} not found")
-
-
-def create_api_token(conn: DbConnection, name: str) -> str:
-    """Mint an admin API token called `name`; the token is returned once, stored hashed."""
-    require_valid_name(name, "API token name")
-    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    if not api_tokens.create_api_token(conn, name, api_token_hash(token)):
-        raise Conflict(f"an API token named {name} already exists")
-    return token
-
-
-def api_token_hash(token: str) -> bytes:
-    """What the database stores for an API token."""
-    return hashlib.sha256(token.encode()).digest()
-
-
-def utc(moment: datetime) -> datetime:
-    """The same instant in UTC, so every timestamp we print ends in `Z`."""
-    return moment.astimezone(UTC)

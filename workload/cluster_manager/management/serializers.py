@@ -5,16 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..db.clusters import ClusterRow
-from ..envelope import rfc3339
-from .service import utc
-
-ONLINE, OFFLINE = "online", "offline"
-
-
-def connection_status(row: ClusterRow) -> str:
-    """Online while heartbeats arrive; offline after three missed intervals, or before any."""
-    return ONLINE if row.online else OFFLINE
+from ..envelope import rfc3339, utc
+from ..service import ClusterRow, connection_status
 
 
 def remote_cluster(row: ClusterRow) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""The two app factories.
+"""The two app factories: `create_connector_app` and `create_management_app`.
+
+The plumbing both apps share (settings, the pool, error answers) is in `plumbing`.
 
 Each app registers only its own routes, so a route can be reached only through the front's
 listener that guards it.
@@ -11,15 +13,16 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from . import remote_write
+from .auth.api_tokens import api_token_authenticator
+from .auth.identity import install_authenticators
+from .auth.sessions import session_authenticator
 from .connector.identity import add_enrolled_header
 from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
-from .management.auth import api_token_authenticator, install_authenticators
 from .management.routes import bp as management_blueprint
-from .management.sessions import session_authenticator
+from .plumbing import create_app
 from .settings import Settings
 from .ui.routes import install as install_ui
-from .webapp import create_app
 
 MANAGEMENT_MAX_BODY = 1024 * 1024
 
