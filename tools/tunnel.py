@@ -521,10 +521,22 @@ class WebSocket:
             start = end
         self._send(out)
 
-    def close(self) -> None:
-        """Drop the TCP connection without a close frame (gorilla's ``Conn.Close``)."""
+    def abort(self) -> None:
+        """Shut the TCP connection down, waking the reading thread, which then closes it.
+
+        Safe from another thread: ``SSLSocket.shutdown`` and ``close`` drop the SSL object under
+        a thread still reading or writing it (which then fails with ``ValueError`` or
+        ``AttributeError``), so only the socket-level shutdown is done here.
+        """
         with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Drop the TCP connection without a close frame (gorilla's ``Conn.Close``).
+
+        Only for the thread that reads and writes the websocket; others call :meth:`abort`.
+        """
+        self.abort()
         self.sock.close()
 
 
@@ -579,6 +591,7 @@ class TunnelClient:
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
         self._contexts: dict[bytes, ssl.SSLContext] = {}
 
     def __enter__(self) -> TunnelClient:
@@ -605,20 +618,31 @@ class TunnelClient:
         return self
 
     def stop(self) -> None:
-        """Stop the ticker and drop the tunnel (the daemon shutting down)."""
+        """Stop the ticker and drop the tunnel (the daemon shutting down).
+
+        Returns once the ticker and the tunnel's reading thread have ended (a reading thread
+        waits at most the LXD timeout for a request in progress), so none outlives the client.
+        """
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=30)
         self.close_tunnel()
+        with self._lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.join(timeout=self.handler.timeout + 5)
         self.handler.close()
 
     def close_tunnel(self) -> None:
-        """Drop the open tunnel, if any, without a close frame (``ensureTunnelClosed``)."""
+        """Drop the open tunnel, if any, without a close frame (``ensureTunnelClosed``).
+
+        The socket is shut down here; its reading thread wakes up and closes it.
+        """
         with self._lock:
             ws, self._socket = self._socket, None
             self._changed.notify_all()
         if ws is not None:
-            ws.close()
+            ws.abort()
 
     def wait_connected(self, timeout: float, count: int = 1) -> bool:
         """Wait until a tunnel is open and at least ``count`` were opened in all."""
@@ -662,11 +686,13 @@ class TunnelClient:
         except (OSError, ConnectionError, ValueError, ClusterManagerError) as exc:
             self._error(f"Failed to connect cluster manager tunnel: {exc}")
             return
+        reader = threading.Thread(target=self._serve, args=(ws,), name="tunnel", daemon=True)
         with self._lock:
             self._socket = ws
             self.connects += 1
+            self._readers = [t for t in self._readers if t.is_alive()] + [reader]
+            reader.start()  # under the lock: stop() never sees (and joins) an unstarted thread
             self._changed.notify_all()
-        threading.Thread(target=self._serve, args=(ws,), name="tunnel", daemon=True).start()
 
     def _dial(self) -> WebSocket:
         destination, der = self.client.probe()

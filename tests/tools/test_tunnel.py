@@ -84,6 +84,9 @@ def test_handshake_carries_cluster_certificate_and_no_origin(
     assert peer.header("Sec-WebSocket-Protocol") is None
     assert peer.header("Sec-WebSocket-Extensions") is None
     assert server.probes == ["/"]  # the certificate probe before the dial
+    # The server queues the peer once it has sent its 101; the client registers the tunnel only
+    # after reading that answer, so wait for it rather than read `connected` at once.
+    assert tunnel.wait_connected(5)
     assert tunnel.connected
 
 
@@ -283,6 +286,7 @@ def test_reconnects_after_server_closes(server: TunnelServer, tunnel: TunnelClie
 
 def test_disabled_closes_and_stays_closed(server: TunnelServer, tunnel: TunnelClient) -> None:
     server.next_peer()
+    assert tunnel.wait_connected(5)  # else wait_disconnected could see the tunnel not yet open
     tunnel.enabled = False
     assert tunnel.wait_disconnected(5)
     time.sleep(INTERVAL * 3)

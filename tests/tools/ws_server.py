@@ -61,6 +61,8 @@ class TunnelServer:
         self.peers: queue.Queue[Peer] = queue.Queue()
         self.probes: list[str] = []
         self._all: list[Peer] = []
+        self._lock = threading.Lock()
+        self._closing = False
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -83,7 +85,10 @@ class TunnelServer:
         der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
         raw: Headers = connection.request.headers if connection.request else Headers()
         peer = Peer(connection, der, list(raw.raw_items()))
-        self._all.append(peer)
+        with self._lock:
+            if self._closing:  # stop() already released the peers: do not wait for a release
+                return
+            self._all.append(peer)
         self.peers.put(peer)
         peer.finished.wait()
 
@@ -106,10 +111,16 @@ class TunnelServer:
         return self
 
     def stop(self) -> None:
-        for peer in self._all:
+        """Release every handler, close the connections and wait for the serving thread."""
+        with self._lock:
+            self._closing = True
+            peers = list(self._all)
+        for peer in peers:
             peer.close()
         if self._server is not None:
-            self._server.shutdown()
+            self._server.shutdown()  # returns once every connection handler has ended
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def __enter__(self) -> TunnelServer:
         return self.start()
