@@ -157,6 +157,20 @@ class MicroCloudClient:
         """
         return self.request("DELETE", LEAVE_PATH)
 
+    def tunnel(self, lxd: Any, **kwargs: Any) -> Any:
+        """This cluster's reverse tunnel (``tools.tunnel.TunnelClient``), not started.
+
+        Args:
+            lxd: the LXD it forwards to (e.g. ``tools.lxd.EmulatedLXD()``).
+            **kwargs: ``TunnelClient`` options (``interval``, ``lxd_timeout``, ``enabled``).
+
+        Returns:
+            The tunnel client; ``start()`` it.
+        """
+        from tools.tunnel import TunnelClient  # wsproto only when tunnelling
+
+        return TunnelClient(self, lxd, **kwargs)
+
     def request(
         self,
         method: str,

@@ -63,6 +63,39 @@ def _trusted_for_client_auth(cert: CertKey) -> str:
     return f"-----BEGIN TRUSTED CERTIFICATE-----\n{lines}\n-----END TRUSTED CERTIFICATE-----\n"
 
 
+def server_context(
+    cert: CertKey,
+    client_ca: CertKey | None = None,
+    minimum_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+    maximum_version: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED,
+) -> ssl.SSLContext:
+    """A server context presenting ``cert`` and, if given, accepting exactly ``client_ca``.
+
+    Args:
+        cert: the server certificate and key.
+        client_ca: request a client certificate (optional) and trust exactly this one for
+            clientAuth, whatever its EKU; None requests none.
+        minimum_version: lowest TLS version offered.
+        maximum_version: highest TLS version offered.
+
+    Returns:
+        The context.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = minimum_version
+    context.maximum_version = maximum_version
+    with tempfile.TemporaryDirectory() as tmp:
+        context.load_cert_chain(*cert.write(Path(tmp), "server"))
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            # cafile, not cadata: only OpenSSL's file loader keeps the trust settings.
+            trusted = Path(tmp) / "client-ca.pem"
+            trusted.write_text(_trusted_for_client_auth(client_ca))
+            context.load_verify_locations(cafile=trusted)
+    return context
+
+
 def _ok(_: Exchange) -> tuple[int, bytes]:
     return 200, SYNC_OK
 
@@ -158,18 +191,7 @@ class RecordingTLSServer:
             maximum_version: highest TLS version offered.
             responder: maps each request to (status, body).
         """
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = minimum_version
-        context.maximum_version = maximum_version
-        with tempfile.TemporaryDirectory() as tmp:
-            context.load_cert_chain(*cert.write(Path(tmp), "server"))
-            if client_ca is not None:
-                context.verify_mode = ssl.CERT_OPTIONAL
-                context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-                # cafile, not cadata: only OpenSSL's file loader keeps the trust settings.
-                trusted = Path(tmp) / "client-ca.pem"
-                trusted.write_text(_trusted_for_client_auth(client_ca))
-                context.load_verify_locations(cafile=trusted)
+        context = server_context(cert, client_ca, minimum_version, maximum_version)
         self.state = _State(responder)
         self._server = _Server(context, self.state)
         self._thread = threading.Thread(
