@@ -72,16 +72,17 @@ def test_a_join_presenting_an_expired_certificate_is_refused_saying_so(stack: St
 def test_a_heartbeat_presenting_a_certificate_that_expired_since_joining_is_refused_saying_so(
     stack: Stack,
 ) -> None:
-    now = datetime.now(UTC)
+    # Long enough to join on a busy machine; the test then waits for the expiry itself.
+    expiry = datetime.now(UTC) + timedelta(seconds=6)
     short_lived = pki.cluster_certificate(
-        "expiring-1", not_before=now - timedelta(minutes=1), not_after=now + timedelta(seconds=2)
+        "expiring-1", not_before=expiry - timedelta(minutes=1), not_after=expiry
     )
     client = MicroCloudClient(
         stack.mint_token("shape-expiring"), short_lived, resolve=stack.resolve
     )
     assert client.join().ok
     client.close()
-    time.sleep(2.5)
+    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 1.1)
 
     response = client.heartbeat(KNOWN_HEARTBEAT)
 
