@@ -226,6 +226,7 @@ class ClusterManagerCharm(ops.CharmBase):
             connector_identity=self.identity.get(),
             ingress_provider=self.route.provider_name,
             remote_write_urls=tuple(self.observability.remote_write_urls()),
+            database_identity=_database_identity(credentials) if credentials else None,
             schema_migrated=self._schema_is_current(credentials),
             oidc=oidc,
             oidc_problem=oidc_problem,
@@ -282,11 +283,10 @@ class ClusterManagerCharm(ops.CharmBase):
             logger.error("database migration failed: %s", error.message)
             self._snapshot = dataclasses.replace(facts, migration_error=error.message)
             return False
-        credentials = self.database.fetch()
         data = self._peer_app_data
-        if data is not None and credentials is not None:
+        if data is not None and facts.database_identity is not None:
             data[SCHEMA_VERSION_KEY] = str(result["version"])
-            data[SCHEMA_DATABASE_KEY] = _database_identity(credentials)
+            data[SCHEMA_DATABASE_KEY] = facts.database_identity
         logger.info("database schema at version %s", result["version"])
         self._snapshot = dataclasses.replace(facts, schema_migrated=True)
         return True

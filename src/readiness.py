@@ -38,6 +38,8 @@ class Facts:
     """Application name of the database provider, None when not related."""
     database_url: str | None
     """Connection URI once the provider created the database and user."""
+    database_identity: str | None
+    """The database's name and primary endpoint, which the schema record names."""
     certificates_provider: str | None
     management_tls: TLSMaterial | None
     ca_bundle: str

@@ -74,6 +74,20 @@ def enrollment(deployment: Deployment) -> dict:
     return enroll(deployment, CLUSTER)
 
 
+def served_connector_fingerprints(deployment: Deployment) -> dict[int, str]:
+    """Each unit's connector certificate fingerprint, asked of its listener directly."""
+    return {
+        number: fingerprint(
+            peer_certificate(
+                ("127.0.0.1", unit.port("connector")),
+                CONNECTOR_DOMAIN,
+                proxy_header_v1(50000, CONTAINER_PORTS["connector"]),
+            )
+        )
+        for number, unit in deployment.units.items()
+    }
+
+
 @contextlib.contextmanager
 def joined_cluster(
     deployment: Deployment, token: str, name: str, heartbeats: int
@@ -169,16 +183,7 @@ def test_token_sends_clusters_to_the_connector_domain_on_port_443(enrollment: di
 def test_both_units_serve_the_connector_certificate_pinned_in_the_token(
     deployment: Deployment, enrollment: dict
 ) -> None:
-    served = {
-        number: fingerprint(
-            peer_certificate(
-                ("127.0.0.1", unit.port("connector")),
-                CONNECTOR_DOMAIN,
-                proxy_header_v1(50000, CONTAINER_PORTS["connector"]),
-            )
-        )
-        for number, unit in deployment.units.items()
-    }
+    served = served_connector_fingerprints(deployment)
 
     assert served[0] == served[1] == JoinToken.decode(enrollment["token"]).fingerprint
 

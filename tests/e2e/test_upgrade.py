@@ -22,19 +22,15 @@ from ops import testing
 
 from pebble_layer import build_layer
 from tests.e2e.deployment import (
-    CONNECTOR_DOMAIN,
-    CONTAINER_PORTS,
     Deployment,
     container_path,
-    fingerprint,
-    peer_certificate,
-    proxy_header_v1,
 )
 from tests.e2e.test_deployment import (
     STATUS_PATH,
     enroll,
     joined_cluster,
     management_get,
+    served_connector_fingerprints,
 )
 from tests.unit.builders import CONTAINER, SigningCA, cli
 from tools.jointoken import JoinToken
@@ -173,16 +169,7 @@ def test_the_connector_secret_and_its_fingerprint_are_unchanged(
 def test_both_units_serve_the_certificate_pinned_in_the_join_token(
     refreshed: Deployment, enrollment: dict
 ) -> None:
-    served = {
-        number: fingerprint(
-            peer_certificate(
-                ("127.0.0.1", unit.port("connector")),
-                CONNECTOR_DOMAIN,
-                proxy_header_v1(50000, CONTAINER_PORTS["connector"]),
-            )
-        )
-        for number, unit in refreshed.units.items()
-    }
+    served = served_connector_fingerprints(refreshed)
 
     assert served[0] == served[1] == JoinToken.decode(enrollment["token"]).fingerprint
 

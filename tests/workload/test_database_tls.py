@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from charms.microcloud_cluster_manager_k8s.v0.postgresql_client import DatabaseCredentials
 from cluster_manager.db.pool import Database
 
+from tests.workload.test_migrations import cli_migrate
 from tools.pki import CertKey, issue, make_ca
 from tools.postgres import PostgresServer
 
@@ -72,25 +71,12 @@ def _url(server: PostgresServer, host: str, ca_file: Path) -> str:
     return credentials.uri
 
 
-def _cli_migrate(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MCM_DATABASE_URL": url, "MCM_CONNECTOR_DOMAIN": "cc.mcm.test"}
-    env.pop("MCM_ENV_FILE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "cluster_manager", "migrate", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_migrate_verifies_the_server_name_and_ca(
     tls_postgres: PostgresServer, ca_files: dict[str, Path]
 ) -> None:
     url = _url(tls_postgres, "localhost", ca_files["right"])
 
-    result = _cli_migrate(url)
+    result = cli_migrate(url)
 
     assert f"sslmode=verify-full&sslrootcert={ca_files['right']}" in url
     assert result.returncode == 0, result.stderr
@@ -116,7 +102,7 @@ def test_the_pool_connects_over_tls_with_the_url(
 def test_a_server_certificate_from_another_ca_is_refused(
     tls_postgres: PostgresServer, ca_files: dict[str, Path]
 ) -> None:
-    result = _cli_migrate(_url(tls_postgres, "localhost", ca_files["wrong"]))
+    result = cli_migrate(_url(tls_postgres, "localhost", ca_files["wrong"]))
 
     assert result.returncode == 3
     assert "error: database unavailable" in result.stderr
@@ -128,7 +114,7 @@ def test_an_ip_address_host_verifies_the_ca_of_a_certificate_for_a_name(
 ) -> None:
     url = _url(tls_postgres, "127.0.0.1", ca_files["right"])
 
-    result = _cli_migrate(url)
+    result = cli_migrate(url)
 
     assert "sslmode=verify-ca&" in url
     assert result.returncode == 0, result.stderr
@@ -137,7 +123,7 @@ def test_an_ip_address_host_verifies_the_ca_of_a_certificate_for_a_name(
 def test_verify_ca_still_refuses_another_ca_by_ip_address(
     tls_postgres: PostgresServer, ca_files: dict[str, Path]
 ) -> None:
-    result = _cli_migrate(_url(tls_postgres, "127.0.0.1", ca_files["wrong"]))
+    result = cli_migrate(_url(tls_postgres, "127.0.0.1", ca_files["wrong"]))
 
     assert result.returncode == 3
     assert "certificate verify failed" in result.stderr
@@ -148,7 +134,7 @@ def test_verify_full_by_ip_address_fails_on_the_name_which_is_why_the_rule_exist
 ) -> None:
     url = _url(tls_postgres, "127.0.0.1", ca_files["right"]).replace("verify-ca", "verify-full")
 
-    result = _cli_migrate(url)
+    result = cli_migrate(url)
 
     assert result.returncode == 3
     assert 'server certificate for "localhost"' in result.stderr
@@ -160,7 +146,7 @@ def test_the_server_refuses_clients_without_tls(
 ) -> None:
     url = _url(tls_postgres, "localhost", ca_files["right"]).split("?")[0] + "?sslmode=disable"
 
-    result = _cli_migrate(url)
+    result = cli_migrate(url)
 
     assert result.returncode == 3
     assert "no encryption" in result.stderr

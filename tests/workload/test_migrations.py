@@ -30,7 +30,8 @@ def _schema_version(url: str) -> int:
     return row[0]
 
 
-def _cli_migrate(url: str) -> subprocess.CompletedProcess[str]:
+def cli_migrate(url: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `migrate --json` command against `url`, as the charm does."""
     env = {**os.environ, "MCM_DATABASE_URL": url, "MCM_CONNECTOR_DOMAIN": "cc.mcm.test"}
     env.pop("MCM_ENV_FILE", None)
     return subprocess.run(
@@ -70,7 +71,7 @@ def test_concurrent_migrate_processes_all_succeed_at_one_version(
     fresh_database_url: str,
 ) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(_cli_migrate, [fresh_database_url] * 4))
+        results = list(pool.map(cli_migrate, [fresh_database_url] * 4))
 
     outputs = [json.loads(result.stdout) for result in results]
     assert [result.returncode for result in results] == [0, 0, 0, 0]
