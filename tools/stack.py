@@ -1,4 +1,4 @@
-"""The workload as it runs in the container: the HAProxy front before both gunicorn apps.
+"""The workload as it runs in the container: the HAProxy front before the apps and the tunnel.
 
 Everything lives under one directory (certificates, env file, haproxy.cfg, sockets), laid out
 like the charm lays it out in the container. The tests, the local run mode and the benchmark
@@ -8,6 +8,7 @@ all start the workload through this one class.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,11 +27,12 @@ from tools.ports import free_port, wait_for_port
 
 CONNECTOR_DOMAIN = "cc.mcm.test"
 MANAGEMENT_DOMAIN = "cm.mcm.test"
-APPS = ("management", "connector")
+APPS = ("management", "connector", "tunnel")
+"""The gunicorn apps and the tunnel process, each started with `serve <name>`."""
 
 
 class Stack:
-    """The front + management + connector against one database, on loopback ports."""
+    """The front + management + connector + tunnel against one database, on loopback ports."""
 
     def __init__(
         self,
@@ -57,7 +59,7 @@ class Stack:
             management_identity: the management certificate; a new one if omitted.
             connector_domain: the connector host name put in join tokens.
             ports: management, connector and health ports; free ones if omitted.
-            apps: which gunicorn apps to run.
+            apps: which of `APPS` to run.
             front_options: FrontSettings fields to override (timeouts, body limits).
         """
         self.root = root
@@ -69,6 +71,7 @@ class Stack:
             free_port(),
         )
         self.metrics_port = free_port()
+        self.tunnel_port = free_port()
         self.tls_dir = root / "tls"
         self.run_dir = root / "run"
         self.env_file = root / "cluster-manager.env"
@@ -93,6 +96,9 @@ class Stack:
             "MCM_LOG_LEVEL": "info",
             "MCM_WORKERS": "2",
             "MCM_METRICS_PORT": str(self.metrics_port),
+            "MCM_TUNNEL_SECRET": secrets.token_hex(32),
+            "MCM_TUNNEL_PORT": str(self.tunnel_port),
+            "MCM_INTERNAL_ADDRESS": "127.0.0.1",
             **(env or {}),
         }
         self.front_options = dict(front_options or {})
@@ -179,7 +185,7 @@ class Stack:
         self.stop()
 
     def start_app(self, app: str) -> None:
-        """Start one gunicorn app on its socket."""
+        """Start one gunicorn app (or the tunnel process) on its socket."""
         self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])
 
     def start_front(self) -> None:

@@ -13,7 +13,7 @@ UPSTREAM_FIELD_ORDER = [
     "status", "ceph_count", "ceph_statuses", "cpu_total_count", "cpu_load_1", "cpu_load_5",
     "cpu_load_15", "memory_total_amount", "memory_usage", "storage_pool_usages",
     "member_count", "member_statuses", "instance_count", "instance_statuses", "ui_url",
-    "joined_at", "created_at", "last_status_update_at",
+    "tunnel_registered", "joined_at", "created_at", "last_status_update_at",
 ]  # fmt: skip
 
 
@@ -71,6 +71,7 @@ def test_cluster_fields_come_in_upstream_order_then_extras(
         "fingerprint",
         "connection_status",
         "last_heartbeat_at",
+        "tunnel_connected_at",
     ]
 
 

@@ -51,12 +51,17 @@ class Conflict(APIError):
         super().__init__(409, message)
 
 
-_JSON_HEADERS = {"Content-Type": "application/json", **dict(SECURITY_HEADERS)}
+JSON_HEADERS = {"Content-Type": "application/json", **dict(SECURITY_HEADERS)}
 """The front's own answers carry the same headers, so every envelope reads alike."""
 
 
 def sync(metadata: Any = None, status: int = 200) -> Response:
     """A sync success envelope, keys in LXD's order, body ending in a newline."""
+    return Response(sync_body(metadata), status=status, headers=JSON_HEADERS)
+
+
+def sync_body(metadata: Any = None) -> str:
+    """The text of a sync success envelope."""
     body = {
         "type": "sync",
         "status": "Success",
@@ -66,11 +71,18 @@ def sync(metadata: Any = None, status: int = 200) -> Response:
         "error": "",
         "metadata": metadata,
     }
-    return Response(_dumps(body), status=status, headers=_JSON_HEADERS)
+    return _dumps(body)
 
 
 def error(status: int, message: str = "", headers: Mapping[str, str] | None = None) -> Response:
     """An error envelope; the message defaults to the HTTP reason phrase."""
+    return Response(
+        error_body(status, message), status=status, headers={**JSON_HEADERS, **(headers or {})}
+    )
+
+
+def error_body(status: int, message: str = "") -> str:
+    """The text of an error envelope (for servers other than Flask's: the tunnel process)."""
     body = {
         "type": "error",
         "status": "",
@@ -80,7 +92,7 @@ def error(status: int, message: str = "", headers: Mapping[str, str] | None = No
         "error": message or HTTPStatus(status).phrase,
         "metadata": None,
     }
-    return Response(_dumps(body), status=status, headers={**_JSON_HEADERS, **(headers or {})})
+    return _dumps(body)
 
 
 def utc(moment: datetime) -> datetime:

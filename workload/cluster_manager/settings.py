@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -68,11 +69,45 @@ class Settings:
     """`https://<management domain>`: the OIDC redirect URI and the allowed Origin."""
     session_lifetime: int = 7 * 86400
     """Seconds a browser session lasts at most, however often its tokens are refreshed."""
+    tunnel_secret: str = dataclasses.field(default="", repr=False)
+    """Shared by the units: authenticates requests forwarded to a unit's tunnel process."""
+    internal_address: str = ""
+    """This unit's host name or address on the internal network, where the other units reach
+    its tunnel process; empty means the host's FQDN."""
+    tunnel_port: int = 9445
+    """TLS port of the tunnel process's internal listener (the connector certificate)."""
+    tunnel_timeout: int = 35
+    """Seconds a request through a tunnel may take, queueing included, before it gets 504.
+    Above microcloudd's 30 s LXD timeout, so that a slow LXD is reported by the cluster."""
+    tunnel_queue_size: int = 16
+    """Requests to one cluster waiting for its tunnel; beyond, 503 (the cluster answers one
+    request at a time)."""
+    tunnel_max_answer_mib: int = 16
+    """Largest websocket message a cluster may send (its answer, base64); beyond, the tunnel
+    closes."""
+    tunnel_check_interval: int = 15
+    """Seconds between the tunnel process's checks of its registrations: a socket whose cluster
+    was removed (or which a newer socket on another unit replaced) closes within this."""
+    tunnel_ping_interval: int = 70
+    """Seconds of silence on a tunnel before a keep-alive ping; a peer that does not answer it
+    within half as long is dropped. microcloudd answers pings only between requests, and a
+    request may take its 30 s LXD timeout, so the half must stay above 30 s."""
 
     @property
     def connector_address(self) -> str:
         """`host:port` that clusters are told to reach, as put in join tokens."""
         return f"{self.connector_domain}:{self.connector_port}"
+
+    @property
+    def connector_key_file(self) -> Path:
+        """The connector certificate's private key, beside it."""
+        return self.connector_cert_file.with_suffix(".key")
+
+    @property
+    def tunnel_holder(self) -> str:
+        """`host:port` of this unit's tunnel process, as other units reach it."""
+        host = self.internal_address or socket.getfqdn()
+        return f"[{host}]:{self.tunnel_port}" if ":" in host else f"{host}:{self.tunnel_port}"
 
     @property
     def connector_max_body_bytes(self) -> int:
@@ -129,6 +164,8 @@ class Settings:
                 raise SettingsError(str(error)) from None
         if self.connector_port > 65535:
             raise SettingsError(f"{PREFIX}CONNECTOR_PORT out of range: {self.connector_port}")
+        if self.tunnel_port > 65535:
+            raise SettingsError(f"{PREFIX}TUNNEL_PORT out of range: {self.tunnel_port}")
         if self.metrics_port > 65535:
             raise SettingsError(f"{PREFIX}METRICS_PORT out of range: {self.metrics_port}")
         urls = [("REMOTE_WRITE_URLS", url) for url in self.remote_write_targets]

@@ -31,16 +31,16 @@ def _key(cookie: str) -> bytes:
     )
 
 
-def seal(refresh_token: str | None, cookie: str) -> bytes | None:
-    """Encrypt a refresh token with the cookie's key (AES-256-GCM, random nonce first)."""
-    if not refresh_token:
+def seal(token: str | None, cookie: str) -> bytes | None:
+    """Encrypt a provider token with the cookie's key (AES-256-GCM, random nonce first)."""
+    if not token:
         return None
     nonce = os.urandom(12)
-    return nonce + AESGCM(_key(cookie)).encrypt(nonce, refresh_token.encode(), None)
+    return nonce + AESGCM(_key(cookie)).encrypt(nonce, token.encode(), None)
 
 
 def unseal(sealed: bytes | None, cookie: str) -> str | None:
-    """The refresh token, or None when there is none or the cookie does not open it."""
+    """The sealed token, or None when there is none or the cookie does not open it."""
     if not sealed:
         return None
     sealed = bytes(sealed)

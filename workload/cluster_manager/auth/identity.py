@@ -31,6 +31,11 @@ class Identity:
     method: str
     admin_group: str = ADMIN_GROUP
     """The group that makes this caller an admin (configurable for OIDC logins)."""
+    session_id: int | None = None
+    """The browser session, for OIDC logins: what LXD gives it through a tunnel is kept per
+    session."""
+    access_token: str | None = dataclasses.field(default=None, repr=False)
+    """The session's OIDC access token, which a cluster's LXD accepts as a bearer token."""
 
     @property
     def is_admin(self) -> bool:

@@ -68,6 +68,9 @@ class Tokens:
     """`subject`, `name`, `email` and `groups` of the user."""
     refresh_token: str | None
     expires_in: int
+    access_token: str | None = dataclasses.field(default=None, repr=False)
+    """Sent to a cluster's LXD through its tunnel (`Authorization: Bearer`), which trusts the
+    same issuer."""
 
 
 class OIDCClient:
@@ -206,7 +209,12 @@ class OIDCClient:
             if info.get("sub") == claims["sub"]:
                 claims = {**info, **claims}
         expires_in = int(token.get("expires_in") or 300)
-        return Tokens(self._identity(claims), token.get("refresh_token"), max(expires_in, 30))
+        return Tokens(
+            self._identity(claims),
+            token.get("refresh_token"),
+            max(expires_in, 30),
+            token.get("access_token"),
+        )
 
     def _id_token_claims(
         self, id_token: str, nonce: str | None, access_token: str | None

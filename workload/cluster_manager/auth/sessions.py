@@ -87,10 +87,17 @@ def complete_login(
     tokens = oidc_client().exchange(code, pending.code_verifier, pending.nonce, redirect_uri())
     cookie = secrets.token_urlsafe(32)
     sealed = seal(tokens.refresh_token, cookie)
+    sealed_access = seal(tokens.access_token, cookie)
     lifetime = settings().session_lifetime
     database().run(
         lambda conn: sessions.create_session(
-            conn, secret_hash(cookie), tokens.claims, sealed, tokens.expires_in, lifetime
+            conn,
+            secret_hash(cookie),
+            tokens.claims,
+            sealed,
+            tokens.expires_in,
+            lifetime,
+            sealed_access,
         )
     )
     return Session(cookie, pending.return_to, tokens.claims)
@@ -123,6 +130,8 @@ def session_authenticator(req: Request) -> Identity | None:
         groups=tuple(row["groups"]),
         method="oidc-session",
         admin_group=config.oidc_admin_group,
+        session_id=row["id"],
+        access_token=unseal(row["sealed_access"], cookie),
     )
 
 
@@ -153,7 +162,10 @@ def _refresh(row: Mapping[str, Any], cookie: str) -> dict[str, Any] | None:
                 sessions.delete_session_by_id(conn, row["id"])
                 return None
             sealed = seal(tokens.refresh_token, cookie)
-            sessions.store_refreshed(conn, row["id"], tokens.claims, sealed, tokens.expires_in)
-            return dict(tokens.claims)
+            sealed_access = seal(tokens.access_token, cookie)
+            sessions.store_refreshed(
+                conn, row["id"], tokens.claims, sealed, tokens.expires_in, sealed_access
+            )
+            return {**tokens.claims, "sealed_access": sealed_access}
 
     return database().run(work)

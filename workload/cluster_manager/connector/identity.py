@@ -10,30 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Response, g, request
 
+from ..client_certificate import PEM_BEGIN, PEM_END, certificate_problem, client_fingerprint
 from ..front.config import CLIENT_CERT_HEADER, ENROLLED_HEADER
-
-_BEGIN = "-----BEGIN CERTIFICATE-----"
-_END = "-----END CERTIFICATE-----"
-
-
-def pem_to_der(pem: str) -> bytes | None:
-    """DER bytes of the first certificate in `pem`, or None when it is not one."""
-    start = pem.find(_BEGIN)
-    end = pem.find(_END, start)
-    if start < 0 or end < 0:
-        return None
-    body = "".join(pem[start + len(_BEGIN) : end].split())
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 class CertificateError(ValueError):
@@ -53,13 +36,13 @@ def single_certificate(pem: str) -> x509.Certificate:
     """
     text = pem.strip()
     if (
-        not text.startswith(_BEGIN)
-        or not text.endswith(_END)
+        not text.startswith(PEM_BEGIN)
+        or not text.endswith(PEM_END)
         or text.count("-----BEGIN ") != 1
         or text.count("-----END ") != 1
     ):
         raise CertificateError("cluster_certificate must hold exactly one PEM certificate")
-    body = "".join(text[len(_BEGIN) : -len(_END)].split())
+    body = "".join(text[len(PEM_BEGIN) : -len(PEM_END)].split())
     try:
         cert = x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
         extensions = cert.extensions
@@ -79,22 +62,6 @@ def single_certificate(pem: str) -> x509.Certificate:
 def normalized_pem(cert: x509.Certificate) -> str:
     """The certificate re-encoded from its DER: one way to write it, whatever was sent."""
     return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def fingerprint_of_der(der: bytes) -> str:
-    """Lowercase hex SHA-256 of a DER certificate, as MicroCloud and tokens write it."""
-    return hashlib.sha256(der).hexdigest()
-
-
-def client_fingerprint(header_value: str | None) -> str | None:
-    """Fingerprint of the presented client certificate, or None when there is none."""
-    if not header_value:
-        return None
-    try:
-        der = base64.b64decode(header_value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return fingerprint_of_der(der) if der else None
 
 
 _ENVIRON_KEY = "cluster_manager.client_fingerprint"
@@ -118,21 +85,7 @@ def presented_certificate_problem() -> str | None:
     The front takes any certificate (design D1); its dates are the app's to check. Parsed
     only on the way to a refusal or a join, never on a heartbeat that succeeds.
     """
-    header = request.environ.get(_ENVIRON_HEADER)
-    if not header:
-        return None
-    try:
-        cert = x509.load_der_x509_certificate(base64.b64decode(header, validate=True))
-    except (binascii.Error, ValueError):
-        return "TLS client certificate is not a valid X.509 certificate"
-    now = datetime.now(UTC)
-    if cert.not_valid_after_utc <= now:
-        return f"TLS client certificate expired at {cert.not_valid_after_utc.isoformat()}"
-    if cert.not_valid_before_utc > now:
-        return (
-            f"TLS client certificate is not valid before {cert.not_valid_before_utc.isoformat()}"
-        )
-    return None
+    return certificate_problem(request.environ.get(_ENVIRON_HEADER))
 
 
 def mark_caller_enrolled(enrolled: bool = True) -> None:

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, current_app
 
 from .. import remote_write
+from ..client_certificate import fingerprint_of_der
 from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
 from ..db.heartbeats import remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
@@ -18,7 +19,6 @@ from ..protocol.connector import Heartbeat, JoinRequest
 from ..protocol.rules import NAME_RULE, valid_name
 from .identity import (
     CertificateError,
-    fingerprint_of_der,
     mark_caller_enrolled,
     normalized_pem,
     presented_certificate_problem,

@@ -72,6 +72,8 @@ class ClusterRow(Reported):
     """None until the first heartbeat."""
     online: bool
     """See `ONLINE`."""
+    tunnel_connected_at: datetime | None
+    """When the cluster's reverse tunnel opened; None while it has none."""
 
 
 REPORTED_COLUMNS = tuple(field.name for field in dataclasses.fields(Reported))
@@ -81,6 +83,8 @@ REPORTED_COLUMNS = tuple(field.name for field in dataclasses.fields(Reported))
 def _source(column: str) -> str:
     if column == "online":
         return ONLINE
+    if column == "tunnel_connected_at":
+        return "t.connected_at"
     if column in REPORTED_COLUMNS or column == "last_heartbeat_at":
         return f"d.{column}"
     return f"c.{column}"
@@ -89,11 +93,13 @@ def _source(column: str) -> str:
 CLUSTER_COLUMNS = ",\n    ".join(
     f"{_source(field.name)} AS {field.name}" for field in dataclasses.fields(ClusterRow)
 )
-"""The select list of a `ClusterRow`, over `clusters AS c` and `cluster_details AS d`."""
+"""The select list of a `ClusterRow`, over `clusters AS c`, `cluster_details AS d` and
+`tunnels AS t`."""
 
 CLUSTER_SELECT = f"""
 SELECT {CLUSTER_COLUMNS}
 FROM clusters AS c JOIN cluster_details AS d ON d.cluster_id = c.id
+LEFT JOIN tunnels AS t ON t.cluster_id = c.id
 """  # noqa: S608 - assembled from the constants above
 """Every cluster as a `ClusterRow`; takes the parameter `offline_after` (see `ONLINE`)."""
 

@@ -61,13 +61,14 @@ def create_session(
     sealed_refresh: bytes | None,
     tokens_expire_in: int,
     lifetime: int,
+    sealed_access: bytes | None = None,
 ) -> None:
     """Store a new session; `claims` holds subject, name, email and groups."""
     with conn.transaction():
         conn.execute("DELETE FROM sessions WHERE expires_at <= now()")
         conn.execute(
             "INSERT INTO sessions (token_hash, subject, name, email, groups, sealed_refresh,"
-            " tokens_expire_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s,"
+            " sealed_access, tokens_expire_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
             " now() + make_interval(secs => %s), now() + make_interval(secs => %s))",
             (
                 token_hash,
@@ -76,6 +77,7 @@ def create_session(
                 claims["email"],
                 list(claims["groups"]),
                 sealed_refresh,
+                sealed_access,
                 tokens_expire_in,
                 lifetime,
             ),
@@ -84,14 +86,15 @@ def create_session(
 
 _FIND = """
 WITH found AS (
-    SELECT id, subject, name, email, groups, sealed_refresh, last_seen_at,
+    SELECT id, subject, name, email, groups, sealed_refresh, sealed_access, last_seen_at,
         tokens_expire_at <= now() AS tokens_expired
     FROM sessions WHERE token_hash = %(hash)s AND expires_at > now()
 ), touched AS (
     UPDATE sessions AS s SET last_seen_at = now() FROM found
     WHERE s.id = found.id AND found.last_seen_at < now() - %(resolution)s::interval
 )
-SELECT id, subject, name, email, groups, sealed_refresh, tokens_expired FROM found
+SELECT id, subject, name, email, groups, sealed_refresh, sealed_access, tokens_expired
+FROM found
 """
 
 
@@ -115,17 +118,19 @@ def store_refreshed(
     claims: dict[str, Any],
     sealed_refresh: bytes | None,
     tokens_expire_in: int,
+    sealed_access: bytes | None = None,
 ) -> None:
     """Record refreshed tokens and the identity they carry now."""
     conn.execute(
         "UPDATE sessions SET name = %s, email = %s, groups = %s,"
-        " sealed_refresh = coalesce(%s, sealed_refresh),"
+        " sealed_refresh = coalesce(%s, sealed_refresh), sealed_access = %s,"
         " tokens_expire_at = now() + make_interval(secs => %s) WHERE id = %s",
         (
             claims["name"],
             claims["email"],
             list(claims["groups"]),
             sealed_refresh,
+            sealed_access,
             tokens_expire_in,
             session_id,
         ),

@@ -1,7 +1,8 @@
-"""Render haproxy.cfg: four listeners in front of the two gunicorn unix sockets.
+"""Render haproxy.cfg: four listeners in front of the two gunicorn unix sockets and the tunnel.
 
 - management (TLS 1.2/1.3, HTTP/2, the `certificates` relation's certificate);
-- connector (TLS 1.3 only, the stable connector identity, any client certificate);
+- connector (TLS 1.3 only, the stable connector identity, any client certificate); its
+  websocket path `/1.0/remote-cluster/ws` goes to the tunnel process (`tunnel.sock`, design D13);
 - metrics (plain HTTP, `/metrics` only) and health (plain HTTP on 127.0.0.1, Pebble checks).
 
 What the apps may rely on (docs/workload-contract.md): `X-Client-Cert` holds the base64 DER
@@ -81,6 +82,7 @@ _REQUEST_KINDS = (
     ("join", "POST", "/1.0/remote-cluster"),
     ("heartbeat", "POST", "/1.0/remote-cluster/status"),
     ("leave", "DELETE", "/1.0/remote-cluster"),
+    ("tunnel", "GET", "/1.0/remote-cluster/ws"),
 )
 _LOG_FORMAT = (
     "{"
@@ -238,7 +240,7 @@ def _table(name: str, key: str, limits: Sequence[RateLimit], extra: str = "") ->
 
 def _backends(settings: FrontSettings) -> list[str]:
     lines = []
-    for app in ("management", "connector"):
+    for app in ("management", "connector", "tunnel"):
         lines += [
             f"backend {app}_app",
             f"    server {app} unix@{settings.run_dir}/{app}.sock",
@@ -376,6 +378,8 @@ def _connector(settings: FrontSettings) -> list[str]:
         f"    http-response sc-set-gpt0(0) 0 if {{ status 403 }}"
         f" !{{ res.hdr({ENROLLED_HEADER}) -m found }}",
         f"    http-response del-header {ENROLLED_HEADER}",
+        # MicroCloud's reverse tunnel: a websocket the tunnel process holds (design D13).
+        "    use_backend tunnel_app if { path /1.0/remote-cluster/ws }",
         "    default_backend connector_app",
     ]
 
@@ -402,11 +406,13 @@ def _health(settings: FrontSettings) -> list[str]:
         " if { path /health/management /ready/management }",
         "    http-request set-var(txn.app) str(connector)"
         " if { path /health/connector /ready/connector }",
+        "    http-request set-var(txn.app) str(tunnel) if { path /health/tunnel /ready/tunnel }",
         f"    http-request return status 404 {_DEFAULT} unless {{ var(txn.app) -m found }}",
         f"    http-request del-header {CLIENT_CERT_HEADER}",
         "    http-request set-path /healthz if { path_beg /health/ }",
         "    http-request set-path /1.0/status if { path_beg /ready/ }",
         "    use_backend connector_app if { var(txn.app) -m str connector }",
+        "    use_backend tunnel_app if { var(txn.app) -m str tunnel }",
         "    default_backend management_app",
     ]
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 
 from .. import service
 from ..auth.identity import current_identity, require_admin
 from ..envelope import sync
+from ..front.config import SECURITY_HEADERS
 from ..plumbing import database, json_body, settings
 from ..protocol.management import JoinTokenCreate, RemoteClusterPatch
+from ..protocol.tunnel import METHODS
 from . import serializers
 
 logger = logging.getLogger(__name__)
@@ -20,6 +23,8 @@ bp = Blueprint("management", __name__)
 # The document is public and `/1.0` checks authentication itself (any identity may ask who
 # it is); every other endpoint of this blueprint needs an admin.
 _NO_ADMIN_NEEDED = {"management.openapi_document", "management.whoami"}
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+"""What stays unescaped when the decoded LXD path is written back into a URL (RFC 3986)."""
 
 
 @bp.before_request
@@ -87,6 +92,38 @@ def delete_remote_cluster(name: str) -> Response:
     database().run(lambda conn: service.remove_cluster(conn, name))
     logger.info("cluster %s removed by %s", name, current_identity().name)
     return sync({})
+
+
+@bp.route("/1.0/remote-cluster/<name>/tunnel/<path:lxd_path>", methods=list(METHODS))
+def tunnel(name: str, lxd_path: str) -> Response:
+    """Send the request on to the cluster's LXD through its reverse tunnel; LXD's answer.
+
+    The caller's OIDC session (if any) goes with it: its access token as LXD's bearer token,
+    and the cookies LXD gave it before.
+    """
+    caller = current_identity()
+    path = "/" + quote(lxd_path, safe=_PATH_SAFE)
+    if request.query_string:
+        path += "?" + request.query_string.decode("latin-1")
+    reply = service.send_through_tunnel(
+        database(),
+        settings(),
+        name,
+        request.method,
+        path,
+        request.get_data() or None,
+        access_token=caller.access_token,
+        session=caller.session_id,
+    )
+    logger.info(
+        "%s %s sent to %s by %s: %d",
+        request.method,
+        path.split("?")[0],
+        name,
+        caller.name,
+        reply.status,
+    )
+    return Response(reply.body, status=reply.status, headers=[*reply.headers, *SECURITY_HEADERS])
 
 
 @bp.get("/1.0/remote-cluster-join-token")

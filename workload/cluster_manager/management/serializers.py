@@ -14,7 +14,8 @@ def remote_cluster(row: ClusterRow) -> dict[str, Any]:
 
     `last_status_update_at` must be a timestamp in the published contract, so before the
     first heartbeat it holds the enrollment time, as upstream's does; `last_heartbeat_at`
-    (an extra, null until the first heartbeat) tells the two cases apart.
+    (an extra, null until the first heartbeat) tells the two cases apart. `tunnel_registered`
+    is upstream's (its OpenAPI document omits it); `tunnel_connected_at` is our extra.
     """
     last_heartbeat = row.last_heartbeat_at
     return {
@@ -38,12 +39,16 @@ def remote_cluster(row: ClusterRow) -> dict[str, Any]:
         "instance_count": row.instance_count,
         "instance_statuses": row.instance_statuses,
         "ui_url": row.ui_url,
+        "tunnel_registered": row.tunnel_connected_at is not None,
         "joined_at": rfc3339(utc(row.joined_at)),
         "created_at": rfc3339(utc(row.created_at)),
         "last_status_update_at": rfc3339(utc(last_heartbeat or row.joined_at)),
         "fingerprint": row.fingerprint,
         "connection_status": connection_status(row),
         "last_heartbeat_at": rfc3339(utc(last_heartbeat)) if last_heartbeat else None,
+        "tunnel_connected_at": (
+            rfc3339(utc(row.tunnel_connected_at)) if row.tunnel_connected_at else None
+        ),
     }
 
 

@@ -12,6 +12,7 @@ CLI turns them into exit code 1. One module per concern:
 - `configuration`: the settings an operator may see
 - `connector_certificate`: the connector certificate's fingerprint
 - `names`: the names clusters and tokens may have
+- `tunnel`: requests to a cluster's LXD through its reverse tunnel, from any unit
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .join_tokens import (
     revoke_join_token,
 )
 from .names import require_valid_name
+from .tunnel import LXDReply, send_through_tunnel, tunnel_route
 
 __all__ = [
     "API_TOKEN_PREFIX",
@@ -65,6 +67,7 @@ __all__ = [
     "FleetRow",
     "FleetSummary",
     "HistoryBucket",
+    "LXDReply",
     "MintedJoinToken",
     "api_token_hash",
     "cluster_page",
@@ -83,5 +86,7 @@ __all__ = [
     "remove_cluster",
     "require_valid_name",
     "revoke_join_token",
+    "send_through_tunnel",
+    "tunnel_route",
     "update_cluster",
 ]

@@ -1,0 +1,184 @@
+"""A request to a cluster's LXD through its reverse tunnel, from any unit (design D13).
+
+The database says which unit's tunnel process holds the cluster's websocket; the request goes
+there over the internal network (TLS pinned to the connector certificate, which every unit
+serves, and the units' shared secret), and that process sends it through the tunnel. The
+caller's OIDC access token goes to LXD as `Authorization: Bearer`, as upstream's manager does,
+so an LXD that trusts the same issuer authorises the user; API-token callers send none. Cookies
+LXD sets are kept per browser session and cluster, and never reach the browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import urllib3
+
+from ..db import tunnels
+from ..db.pool import Database
+from ..db.tunnels import LXDCookie, TunnelRoute
+from ..envelope import APIError, BadRequest, NotFound
+from ..protocol.tunnel import (
+    ANSWER_HEADERS,
+    FORWARD_PATH,
+    METHODS,
+    SECRET_HEADER,
+    FrameError,
+    TunnelAnswer,
+    answer_from_frame,
+    lxd_path_problem,
+    request_frame,
+)
+from ..settings import Settings
+from .connector_certificate import connector_fingerprint
+
+logger = logging.getLogger(__name__)
+
+_GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+"""`Expires` of a Go cookie that has none."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LXDReply:
+    """What the management caller gets: LXD's status, the allowed headers and the body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def tunnel_route(database: Database, cluster: str) -> TunnelRoute:
+    """Where the cluster's tunnel is, or raise NotFound for an unknown cluster."""
+    route = database.run(lambda conn: tunnels.find_route(conn, cluster), idempotent=True)
+    if route is None:
+        raise NotFound(f"remote cluster {cluster} not found")
+    return route
+
+
+def send_through_tunnel(
+    database: Database,
+    settings: Settings,
+    cluster: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    access_token: str | None = None,
+    session: int | None = None,
+) -> LXDReply:
+    """Send one request to the LXD of `cluster`; LXD's answer (any status).
+
+    `access_token` is the caller's OIDC access token, `session` its browser session (whose
+    LXD cookies are sent and kept); both None for API-token callers.
+
+    Raises:
+        APIError: 400 for a path outside `/1.0`, 404 for an unknown cluster, 503 without a
+            tunnel (or when its unit cannot be reached, or its queue is full), 504 when the
+            cluster does not answer in time, 502 for an answer that is not a tunnel frame.
+    """
+    if method not in METHODS:
+        raise APIError(405, f"method must be one of {', '.join(METHODS)}")
+    problem = lxd_path_problem(path)
+    if problem is not None:
+        raise BadRequest(problem)
+    route = tunnel_route(database, cluster)
+    if route.holder is None:
+        raise APIError(503, f"remote cluster {cluster} has no active tunnel")
+    headers: dict[str, str] = {}
+    if access_token:
+        headers["Authorization"] = f"Bearer {access_token}"
+    if session is not None:
+        cookies = database.run(
+            lambda conn: tunnels.session_cookies(conn, session, route.cluster_id),
+            idempotent=True,
+        )
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in cookies)
+    frame = request_frame(method, path, headers, body)
+    answer = _forward(settings, cluster, route, frame)
+    if session is not None and answer.cookies:
+        kept = [cookie for cookie in map(_cookie, answer.cookies) if cookie is not None]
+        database.run(lambda conn: tunnels.store_cookies(conn, session, route.cluster_id, kept))
+    allowed = [
+        (name, value)
+        for name, values in answer.headers.items()
+        if name in ANSWER_HEADERS
+        for value in values
+    ]
+    return LXDReply(answer.status, allowed, answer.body)
+
+
+def _forward(
+    settings: Settings, cluster: str, route: TunnelRoute, frame: dict[str, Any]
+) -> TunnelAnswer:
+    url = f"https://{route.holder}" + FORWARD_PATH.format(cluster_id=route.cluster_id)
+    pool = _holders(connector_fingerprint(settings.connector_cert_file))
+    try:
+        response = pool.request(
+            "POST",
+            url,
+            body=json.dumps(frame).encode(),
+            headers={"Content-Type": "application/json", SECRET_HEADER: settings.tunnel_secret},
+            timeout=urllib3.Timeout(connect=5, read=settings.tunnel_timeout + 5),
+            retries=False,
+            preload_content=True,
+        )
+    except urllib3.exceptions.HTTPError as error:
+        logger.warning("tunnel of %s: unit %s unreachable: %s", cluster, route.holder, error)
+        raise APIError(
+            503, f"the unit holding the tunnel of {cluster} ({route.holder}) cannot be reached"
+        ) from None
+    if response.status == 200:
+        try:
+            return answer_from_frame(json.loads(response.data))
+        except (ValueError, FrameError) as error:
+            raise APIError(
+                502, f"remote cluster {cluster} sent an invalid answer: {error}"
+            ) from None
+    if response.status == 404:  # the registration outlived the socket (it is being cleared)
+        raise APIError(503, f"remote cluster {cluster} has no active tunnel")
+    if response.status == 403:
+        logger.error("unit %s refused the tunnel secret: the units disagree on it", route.holder)
+        raise APIError(502, "the units of the cluster manager disagree on the tunnel secret")
+    raise APIError(response.status, _message(response.data))
+
+
+@functools.cache
+def _holders(fingerprint: str) -> urllib3.PoolManager:
+    # Pinned to the connector certificate's fingerprint: the units' addresses are pod names,
+    # which the certificate does not list.
+    return urllib3.PoolManager(
+        num_pools=16, maxsize=8, cert_reqs="CERT_NONE", assert_fingerprint=fingerprint
+    )
+
+
+def _message(data: bytes) -> str:
+    try:
+        return str(json.loads(data)["error"])
+    except (ValueError, KeyError, TypeError):
+        return "the tunnel process gave an unexpected answer"
+
+
+def _cookie(item: dict[str, Any]) -> LXDCookie | None:
+    """A Go `http.Cookie` object as microcloudd sends it, or None when it has no name."""
+    name, value = item.get("Name"), item.get("Value")
+    if not isinstance(name, str) or not name or not isinstance(value, str):
+        return None
+    max_age = item.get("MaxAge")
+    now = datetime.now(UTC)
+    if isinstance(max_age, int) and max_age < 0:  # `Max-Age=0`: LXD clears the cookie
+        return LXDCookie(name, value, now)
+    if isinstance(max_age, int) and max_age > 0:
+        return LXDCookie(name, value, now + timedelta(seconds=max_age))
+    expires = item.get("Expires")
+    if isinstance(expires, str) and expires != _GO_ZERO_TIME:
+        try:
+            return LXDCookie(name, value, datetime.fromisoformat(expires))
+        except ValueError:
+            pass
+    return LXDCookie(name, value, None)
