@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.ui.conftest import screenshot, sign_in
+from tools.lxd import EmulatedLXD
 from tools.microcloud import MicroCloudClient
 from tools.stack import Stack
 
@@ -135,4 +136,25 @@ def test_cluster_detail_shows_meters_charts_and_heartbeat(page: Page, stack: Sta
     expect(page.get_by_text("Members: 3 members")).to_be_visible()
     expect(page.get_by_text("Instances: 4 instances")).to_be_visible()
     screenshot(page, "cluster-detail")
+    assert page.csp_violations == []  # type: ignore[attr-defined]
+
+
+def test_cluster_with_a_tunnel_shows_its_live_instances(page: Page, stack: Stack):
+    sign_in(page, stack)
+    name = f"ui-tunnel-{time.monotonic_ns() % 10**9}"
+    client = MicroCloudClient(enroll(page, stack, name), resolve=stack.resolve)
+    assert client.join().ok
+    lxd = EmulatedLXD()
+    with client.tunnel(lxd, interval=0.2) as tunnel:
+        assert tunnel.wait_connected(10), tunnel.errors
+
+        page.goto(f"{stack.management_url}/ui/clusters/{name}")
+
+        expect(page.get_by_test_id("tunnel-state")).to_contain_text("Tunnel registered")
+        table = page.get_by_role("table", name="Instances")
+        for instance in lxd.instances or []:
+            row = table.get_by_role("row").filter(has_text=instance["name"])
+            expect(row).to_contain_text(instance["status"])
+            expect(row).to_contain_text(instance["location"])
+        screenshot(page, "cluster-instances")
     assert page.csp_violations == []  # type: ignore[attr-defined]

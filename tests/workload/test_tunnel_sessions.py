@@ -82,12 +82,10 @@ def test_lxds_session_cookie_never_reaches_the_browser(stack: Stack, lxd: Emulat
 
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
-    assert "session" not in session.cookies.keys()
+    assert "session" not in session.cookies
 
 
-def test_the_next_request_of_the_session_sends_lxds_cookie(
-    stack: Stack, lxd: EmulatedLXD
-) -> None:
+def test_the_next_request_of_the_session_sends_lxds_cookie(stack: Stack, lxd: EmulatedLXD) -> None:
     session = logged_in(stack)
     instances(session, stack)
     assert lxd.requests[-1].header("Cookie") == ""
@@ -107,3 +105,42 @@ def test_another_browser_session_does_not_get_the_first_ones_lxd_cookie(
     instances(second, stack)
 
     assert lxd.requests[-1].header("Cookie") == ""
+
+
+def cluster_page(session: requests.Session, stack: Stack, name: str) -> str:
+    response = session.get(f"{stack.management_url}/ui/clusters/{name}", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_the_cluster_page_lists_the_instances_read_through_the_tunnel(
+    stack: Stack, lxd: EmulatedLXD
+) -> None:
+    page = cluster_page(logged_in(stack), stack, CLUSTER)
+
+    assert "Tunnel registered" in page
+    assert 'data-testid="instances"' in page
+    for instance in lxd.instances or []:
+        assert f"<td>{instance['name']}</td>" in page
+        assert f"<td>{instance['location']}</td>" in page
+
+
+def test_the_cluster_page_of_a_cluster_without_tunnel_says_how_to_open_one(stack: Stack) -> None:
+    enroll(stack, "tun-oidc-none")
+
+    page = cluster_page(logged_in(stack), stack, "tun-oidc-none")
+
+    assert "No reverse tunnel" in page
+    assert "microcloud cluster-manager set reverse_tunnel true" in page
+
+
+def test_the_cluster_page_says_when_lxd_refuses_the_user(stack: Stack) -> None:
+    # This LXD trusts another issuer: every bearer token of ours is invalid there (401).
+    strict = EmulatedLXD(tokens={"a-token-of-another-issuer"})
+    with enroll(stack, "tun-oidc-strict").tunnel(strict, interval=0.2) as tunnel:
+        assert tunnel.wait_connected(10), tunnel.errors
+
+        page = cluster_page(logged_in(stack), stack, "tun-oidc-strict")
+
+    assert "Instances not available" in page
+    assert "LXD refused to list the instances (401" in page

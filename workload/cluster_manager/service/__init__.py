@@ -51,7 +51,14 @@ from .join_tokens import (
     revoke_join_token,
 )
 from .names import require_valid_name
-from .tunnel import LXDReply, send_through_tunnel, tunnel_route
+from .tunnel import (
+    Instance,
+    InstanceList,
+    LXDReply,
+    list_instances,
+    send_through_tunnel,
+    tunnel_route,
+)
 
 __all__ = [
     "API_TOKEN_PREFIX",
@@ -67,6 +74,8 @@ __all__ = [
     "FleetRow",
     "FleetSummary",
     "HistoryBucket",
+    "Instance",
+    "InstanceList",
     "LXDReply",
     "MintedJoinToken",
     "api_token_hash",
@@ -82,6 +91,7 @@ __all__ = [
     "get_cluster",
     "identify_api_token",
     "list_clusters",
+    "list_instances",
     "list_join_tokens",
     "remove_cluster",
     "require_valid_name",

@@ -70,11 +70,13 @@ def send_through_tunnel(
     *,
     access_token: str | None = None,
     session: int | None = None,
+    timeout: int | None = None,
 ) -> LXDReply:
     """Send one request to the LXD of `cluster`; LXD's answer (any status).
 
     `access_token` is the caller's OIDC access token, `session` its browser session (whose
-    LXD cookies are sent and kept); both None for API-token callers.
+    LXD cookies are sent and kept); both None for API-token callers. `timeout` shortens the
+    tunnel's own (`tunnel_timeout`), for callers that cannot wait that long (a page).
 
     Raises:
         APIError: 400 for a path outside `/1.0`, 404 for an unknown cluster, 503 without a
@@ -100,6 +102,8 @@ def send_through_tunnel(
         if cookies:
             headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in cookies)
     frame = request_frame(method, path, headers, body)
+    if timeout is not None:
+        frame["timeout"] = timeout
     answer = _forward(settings, cluster, route, frame)
     if session is not None and answer.cookies:
         kept = [cookie for cookie in map(_cookie, answer.cookies) if cookie is not None]
@@ -182,3 +186,80 @@ def _cookie(item: dict[str, Any]) -> LXDCookie | None:
         except ValueError:
             pass
     return LXDCookie(name, value, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """One instance as the cluster page lists it."""
+
+    name: str
+    status: str
+    type: str
+    location: str
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceList:
+    """The cluster's instances read through its tunnel, or why they could not be."""
+
+    instances: tuple[Instance, ...] = ()
+    problem: str | None = None
+    """None when `instances` is LXD's answer; otherwise a sentence for the page."""
+
+
+INSTANCES_PATH = "/1.0/instances?recursion=1"
+"""`api.Instance` objects of every instance (canonical/lxd `lxd/instances_get.go`)."""
+
+
+def list_instances(
+    database: Database,
+    settings: Settings,
+    cluster: str,
+    *,
+    access_token: str | None,
+    session: int | None,
+    timeout: int,
+) -> InstanceList:
+    """Name, status, type and location of the cluster's instances, as LXD lets this user see."""
+    try:
+        reply = send_through_tunnel(
+            database,
+            settings,
+            cluster,
+            "GET",
+            INSTANCES_PATH,
+            access_token=access_token,
+            session=session,
+            timeout=timeout,
+        )
+    except APIError as error:
+        return InstanceList(problem=error.message)
+    envelope = _json(reply.body)
+    if reply.status in (401, 403):
+        reason = envelope.get("error") if isinstance(envelope, dict) else None
+        label = f"{reply.status} {reason}" if reason else str(reply.status)
+        return InstanceList(
+            problem=f"LXD refused to list the instances ({label}): it must trust this"
+            " manager's identity provider and let you see the instances."
+        )
+    metadata = envelope.get("metadata") if isinstance(envelope, dict) else None
+    if reply.status != 200 or not isinstance(metadata, list):
+        return InstanceList(problem=f"LXD answered {reply.status} without an instance list")
+    found = [
+        Instance(
+            str(item.get("name", "")),
+            str(item.get("status", "")),
+            str(item.get("type", "")),
+            str(item.get("location", "")),
+        )
+        for item in metadata
+        if isinstance(item, dict)
+    ]
+    return InstanceList(tuple(sorted(found, key=lambda i: i.name)))
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

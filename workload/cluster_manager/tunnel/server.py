@@ -21,6 +21,7 @@ import asyncio
 import hmac
 import logging
 import logging.config
+import math
 import signal
 import ssl
 import uuid
@@ -236,14 +237,14 @@ class TunnelProcess:
             frame = _request_frame(await request.json())
         except ValueError as error:
             return _envelope(400, str(error))
-        timeout = self.settings.tunnel_timeout
+        timeout = min(frame.pop("timeout"), self.settings.tunnel_timeout)
         try:
             answer = await tunnel.request(frame, timeout)
         except TunnelBusy:
             message = f"{tunnel.queue_size} requests to {tunnel.cluster} are waiting already"
             return _envelope(503, message, **{"Retry-After": "1"})
         except TunnelTimeout:
-            return _envelope(504, f"cluster {tunnel.cluster} did not answer within {timeout}s")
+            return _envelope(504, f"cluster {tunnel.cluster} did not answer within {timeout:g}s")
         except TunnelClosed:
             return _envelope(502, _closed_message(tunnel, self.settings.tunnel_max_answer_mib))
         answer.pop("uuid", None)
@@ -328,7 +329,16 @@ def _request_frame(body: Any) -> dict[str, Any]:
     payload = body.get("body")
     if payload is not None and not isinstance(payload, str):
         raise ValueError("body must be base64 text or null")
-    return {"method": method, "path": path, "headers": headers, "body": payload}
+    timeout = body.get("timeout", math.inf)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    return {
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "body": payload,
+        "timeout": timeout,
+    }
 
 
 def _closed_message(tunnel: Tunnel, max_answer_mib: int) -> str:

@@ -264,7 +264,28 @@ def _cluster_context(name: str) -> dict[str, Any]:
             for title, values in trends.items()
         ],
         "history_points": len(history),
+        "instances": _instances(row),
     }
+
+
+INSTANCES_TIMEOUT = 10
+"""Seconds the cluster page waits for a tunnel's instance list before it shows the page
+without it."""
+
+
+def _instances(row: service.ClusterRow) -> service.InstanceList | None:
+    """The live instance list, read through the tunnel as the signed-in user; None without one."""
+    if row.tunnel_connected_at is None:
+        return None
+    identity = current_identity()
+    return service.list_instances(
+        database(),
+        settings(),
+        row.name,
+        access_token=identity.access_token,
+        session=identity.session_id,
+        timeout=INSTANCES_TIMEOUT,
+    )
 
 
 @bp.get("/clusters/<name>")
