@@ -22,12 +22,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tools import pki
 from tools.jointoken import JoinToken, TokenError, split_host_port
-from tools.microcloud import ClusterManagerError, MicroCloudClient, Response
+from tools.lxd import EmulatedLXD
+from tools.microcloud import (
+    TUNNEL_CHECK_INTERVAL,
+    ClusterManagerError,
+    MicroCloudClient,
+    Response,
+)
 from tools.payloads import PayloadGenerator
 from tools.pki import CertKey
+
+if TYPE_CHECKING:
+    from tools.tunnel import TunnelClient  # wsproto is imported only when a cluster tunnels
 
 LOG = logging.getLogger("tools.fleet")
 
@@ -81,6 +91,9 @@ class _Cluster:
     generator: PayloadGenerator
     client: MicroCloudClient | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    lxd: EmulatedLXD | None = None
+    """The LXD its reverse tunnel reaches; None when the cluster opens no tunnel."""
+    tunnel: TunnelClient | None = None
 
 
 def cluster_names(count: int, prefix: str = "mc") -> list[str]:
@@ -114,6 +127,8 @@ class Fleet:
         timeout: float = 10.0,
         jitter: bool = True,
         seed: int | None = None,
+        tunnels: int = 0,
+        tunnel_interval: float = TUNNEL_CHECK_INTERVAL,
     ):
         """Describe the fleet; nothing is contacted until :meth:`enroll_all` or :meth:`run`.
 
@@ -129,6 +144,9 @@ class Fleet:
             timeout: socket timeout in seconds.
             jitter: spread the first heartbeats over one interval.
             seed: seed for the start jitter.
+            tunnels: how many clusters (the first ones) also hold a reverse tunnel to an
+                emulated LXD while they run, as microcloudd does with `reverse_tunnel` on.
+            tunnel_interval: seconds between a tunnel's dial attempts (microcloudd: 10).
         """
         names = cluster_names(clusters) if isinstance(clusters, int) else list(clusters)
         self.state_dir = Path(state_dir)
@@ -138,6 +156,7 @@ class Fleet:
         self.probe_every_request = probe_every_request
         self.timeout = timeout
         self.jitter = jitter
+        self.tunnel_interval = tunnel_interval
         self._rng = random.Random(seed)
         self._clusters = {
             name: _Cluster(
@@ -148,12 +167,24 @@ class Fleet:
             )
             for name in names
         }
+        for name in names[:tunnels]:
+            hosts = tuple(f"{name}-{index}" for index in range(1, members + 1))
+            self._clusters[name].lxd = EmulatedLXD(server_name=hosts[0], members=hosts)
         self._mint_lock = threading.Lock()
 
     @property
     def names(self) -> list[str]:
         """Cluster names, in order."""
         return list(self._clusters)
+
+    @property
+    def tunnel_names(self) -> list[str]:
+        """The clusters that hold a reverse tunnel while they run."""
+        return [name for name, cluster in self._clusters.items() if cluster.lxd is not None]
+
+    def tunnel(self, name: str) -> TunnelClient | None:
+        """The reverse tunnel of `name` once it runs, else None."""
+        return self._clusters[name].tunnel
 
     @property
     def status(self) -> dict[str, ClusterStatus]:
@@ -316,6 +347,10 @@ class Fleet:
     def _cluster_loop(self, name: str, stop: threading.Event) -> None:
         if not self._try_enroll(name):
             return
+        cluster = self._clusters[name]
+        if cluster.lxd is not None and cluster.client is not None:
+            tunnel = cluster.client.tunnel(cluster.lxd, interval=self.tunnel_interval)
+            cluster.tunnel = tunnel.start()
         first = self._rng.uniform(0, self.interval) if self.jitter else 0.0
         next_at = time.monotonic() + first
         while not stop.wait(max(0.0, next_at - time.monotonic())):
@@ -348,6 +383,8 @@ class Fleet:
         for thread in threads:
             thread.join(timeout=self.timeout * 3 + 1)
         for cluster in self._clusters.values():
+            if cluster.tunnel is not None:
+                cluster.tunnel.stop()
             if cluster.client is not None:
                 cluster.client.close()
         LOG.info("fleet stopped: %s", self.summary())
@@ -360,10 +397,14 @@ class Fleet:
         forbidden = [s.name for s in statuses if s.forbidden]
         failing = sum(1 for s in statuses if s.heartbeats_failed and s.last_status != 200)
         sent = sum(s.heartbeats_ok + s.heartbeats_failed for s in statuses)
+        tunnels = [c.tunnel for c in self._clusters.values() if c.lxd is not None]
         text = (
             f"{sum(s.joined for s in statuses)}/{len(statuses)} enrolled, {ok} healthy, "
             f"{failing} failing, {sent} heartbeats sent"
         )
+        if tunnels:
+            open_ = sum(1 for tunnel in tunnels if tunnel is not None and tunnel.connected)
+            text += f", {open_}/{len(tunnels)} tunnels open"
         if forbidden:
             text += f", refused (403): {', '.join(forbidden)}"
         return text
@@ -486,6 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--members", type=int, default=3, help="members per cluster")
     parser.add_argument("--instances", type=int, default=12, help="instances per cluster")
+    parser.add_argument(
+        "--tunnels",
+        type=int,
+        default=0,
+        help="how many clusters (the first ones) also hold a reverse tunnel (default: none)",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--once", action="store_true", help="join, send one heartbeat, exit")
     parser.add_argument("--leave", action="store_true", help="leave with every cluster, exit")
@@ -543,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             members=args.members,
             instances=args.instances,
             probe_every_request=not args.no_probe,
+            tunnels=args.tunnels,
         )
     except (FleetError, ValueError) as exc:
         parser.error(str(exc))

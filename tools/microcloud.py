@@ -49,6 +49,8 @@ __all__ = [
 JOIN_PATH = "/1.0/remote-cluster"
 STATUS_PATH = "/1.0/remote-cluster/status"
 LEAVE_PATH = "/1.0/remote-cluster"
+TUNNEL_CHECK_INTERVAL = 10.0
+"""microcloudd's `TunnelCheckIntervalSeconds`: how often it opens a missing reverse tunnel."""
 
 # Failures that mean a reused keep-alive connection was closed by the server before it read
 # the request; the request is then sent once more on a new connection.

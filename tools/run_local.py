@@ -24,6 +24,7 @@ from psycopg import sql
 
 from tools import pki
 from tools.fleet import Fleet
+from tools.microcloud import TUNNEL_CHECK_INTERVAL
 from tools.oidc import OIDCProvider
 from tools.ports import free_port
 from tools.stack import MANAGEMENT_DOMAIN, Stack
@@ -117,7 +118,9 @@ MicroCloud Cluster Manager is running.
                        -H "Authorization: Bearer {token}" \\
                        https://localhost:{stack.management_port}/1.0/remote-cluster
   Fleet              {len(fleet.names)} simulated clusters ({", ".join(fleet.names)}),
-                     one heartbeat every {fleet.interval:g}s each
+                     one heartbeat every {fleet.interval:g}s each;
+                     {", ".join(fleet.tunnel_names) or "none"} also hold a reverse tunnel
+                     (their cluster pages list live instances)
   Operator CLI       MCM_ENV_FILE={stack.env_file} .venv/bin/python -m cluster_manager --help
 
 Press Ctrl-C to stop.
@@ -132,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", type=Path, default=Path(".local"))
     parser.add_argument("--clusters", type=int, default=4, help="simulated clusters")
     parser.add_argument("--interval", type=float, default=15.0, help="heartbeat seconds")
+    parser.add_argument(
+        "--tunnel-interval",
+        type=float,
+        default=TUNNEL_CHECK_INTERVAL,
+        help="seconds between a reverse tunnel's dial attempts (microcloudd: 10)",
+    )
     parser.add_argument("--management-port", type=int, default=8443)
     parser.add_argument("--connector-port", type=int, default=9443)
     parser.add_argument("--health-port", type=int, default=8081)
@@ -194,7 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def mint(name: str) -> str:
         return stack.mint_token(name)
 
-    fleet = Fleet(state / "fleet", args.clusters, mint, interval=args.interval)
+    # Half the fleet holds a reverse tunnel, so the UI shows clusters with and without one.
+    tunnels = (args.clusters + 1) // 2
+    fleet = Fleet(
+        state / "fleet",
+        args.clusters,
+        mint,
+        interval=args.interval,
+        tunnels=tunnels,
+        tunnel_interval=args.tunnel_interval,
+    )
     _announce(stack, _api_token(stack, state), fleet, state, provider)
     runner = threading.Thread(target=fleet.run, args=(stop, 60.0), name="fleet", daemon=True)
     runner.start()

@@ -46,11 +46,10 @@ from wsproto.utilities import LocalProtocolError
 
 from tools import gojson
 from tools.lxd import LXDRequest, LXDResponse
-from tools.microcloud import MicroCloudClient
+from tools.microcloud import TUNNEL_CHECK_INTERVAL, MicroCloudClient
 from tools.tlsclient import GO_USER_AGENT, ClusterManagerError, pinned_context
 
 TUNNEL_PATH = "/1.0/remote-cluster/ws"
-TUNNEL_CHECK_INTERVAL = 10.0  # TunnelCheckIntervalSeconds
 LXD_TIMEOUT = 30.0  # the LXD http.Client timeout
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # gorilla's default write buffer: a longer message goes out as several frames of this size.

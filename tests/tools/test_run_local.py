@@ -33,7 +33,8 @@ class LocalRun:
         management, connector, health = self.ports
         command = [
             sys.executable, "-m", "tools.run_local", "--state-dir", str(self.state),
-            "--clusters", "2", "--interval", "1", "--management-port", str(management),
+            "--clusters", "2", "--interval", "1", "--tunnel-interval", "0.5",
+            "--management-port", str(management),
             "--connector-port", str(connector), "--health-port", str(health),
         ]  # fmt: skip
         self.process = subprocess.Popen(
@@ -87,12 +88,19 @@ def _api_token(announcement: str) -> str:
 
 
 def _wait_for_online(run: LocalRun, token: str, count: int) -> list[dict]:
+    """Every cluster online and reporting, and the first half holding its tunnel."""
     deadline = time.monotonic() + 30
     clusters: list[dict] = []
     while time.monotonic() < deadline:
         clusters = run.clusters(token)
         online = [c for c in clusters if c["connection_status"] == "online"]
-        if len(online) == count and all(c["member_count"] > 0 for c in online):
+        tunnels = [c["tunnel_registered"] for c in clusters]
+        expected = [index < (count + 1) // 2 for index in range(count)]
+        if (
+            len(online) == count
+            and all(c["member_count"] > 0 for c in online)
+            and tunnels == expected
+        ):
             return clusters
         time.sleep(0.5)
     raise AssertionError(f"fleet not online: {json.dumps(clusters)[:500]}")
@@ -105,6 +113,8 @@ def test_local_run_serves_a_heartbeating_fleet_and_stops_on_ctrl_c(local_run: Lo
     exit_code = local_run.interrupt()
 
     assert [c["name"] for c in clusters] == ["mc-01", "mc-02"]
+    assert [c["tunnel_registered"] for c in clusters] == [True, False]
+    assert "mc-01 also hold a reverse tunnel" in announcement
     assert exit_code == 0
     assert "stopped; data kept in" in local_run.text()
 
