@@ -50,6 +50,7 @@ from oidc import OAUTH_RELATION, OIDCLogin
 from pebble_layer import LAYER_NAME, build_layer, is_planned, retirement
 from plan import service_changes, workload_files
 from tls import ManagementTLS
+from tunnel_secret import TunnelSecretStore
 from workload import (
     CommandError,
     Workload,
@@ -59,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 class ClusterManagerCharm(ops.CharmBase):
-    """Run the cluster manager's TLS front, management and connector services in one container."""
+    """Run the cluster manager's TLS front and its workload processes in one container."""
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
@@ -74,6 +75,7 @@ class ClusterManagerCharm(ops.CharmBase):
         self.oidc = OIDCLogin(self, self._management_domain)
         self.route = TraefikRouteRequirer(self, INGRESS_RELATION)
         self.identity = ConnectorIdentityStore(self.model, PEER_RELATION)
+        self.tunnel_secret = TunnelSecretStore(self.model, PEER_RELATION)
         self.observability = Observability(self)
         self.actions = ClusterManagerActions(self, self.workload, self.identity, self.facts)
         for event in self._reconcile_events():
@@ -130,6 +132,7 @@ class ClusterManagerCharm(ops.CharmBase):
             self.database.request()
             if config is not None:
                 self.identity.ensure(config.cluster_connector_domain)
+            self.tunnel_secret.ensure()
             self.oidc.publish()
         self._snapshot = None  # the writes above (or an action before us) changed facts
         self._reconcile_workload(self.facts())
@@ -224,6 +227,8 @@ class ClusterManagerCharm(ops.CharmBase):
             management_tls=self.tls.material() if config else None,
             ca_bundle=self.tls.ca_bundle(),
             connector_identity=self.identity.get(),
+            tunnel_secret=self.tunnel_secret.get(),
+            unit_address=unit_address(),
             ingress_provider=self.route.provider_name,
             remote_write_urls=tuple(self.observability.remote_write_urls()),
             database_identity=_database_identity(credentials) if credentials else None,
@@ -320,19 +325,23 @@ class ClusterManagerCharm(ops.CharmBase):
         self.container.restart(FRONT_SERVICE, *APP_SERVICES)
 
     def _serving(self) -> bool:
-        """Return whether all three services run, so that Traefik may send us traffic."""
+        """Return whether every service runs, so that Traefik and the other units may call us."""
         if not self.container.can_connect():
             return False
         running = self.workload.running_services()
         return all(name in running for name in (FRONT_SERVICE, *APP_SERVICES))
 
     def _publish_unit_address(self, serving: bool) -> None:
-        """Tell the leader, through the peer relation, whether Traefik may send us traffic."""
+        """Tell the leader, through the peer relation, whether Traefik may send us traffic.
+
+        The address is also our env file's MCM_INTERNAL_ADDRESS, where the other units'
+        forwarded tunnel requests reach us.
+        """
         peer = self.model.get_relation(PEER_RELATION)
         if peer is None:
             return
         databag = peer.data[self.unit]
-        address = unit_address()
+        address = self.facts().unit_address
         if serving and databag.get(UNIT_ADDRESS_KEY) != address:
             databag[UNIT_ADDRESS_KEY] = address
         elif not serving and UNIT_ADDRESS_KEY in databag:

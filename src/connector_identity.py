@@ -2,10 +2,10 @@
 
 Join tokens carry the SHA-256 fingerprint of the connector certificate and every enrolled
 MicroCloud pins it, so the certificate must be the same on every unit and must never change
-by itself. The leader generates it once and keeps it in a Juju application secret; the secret
-ID and the fingerprint are published in the peer application databag so that every unit reads
-the same revision and hears about a rotation. Only the rotate-connector-certificate action
-replaces it.
+by itself. The leader generates it once and keeps it in a Juju application secret
+(app_secret.py); the secret ID and the fingerprint are published in the peer application
+databag so that every unit reads the same revision and hears about a rotation. Only the
+rotate-connector-certificate action replaces it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app_secret import Content, PublishedSecret
 from constants import CONNECTOR_FINGERPRINT_KEY, CONNECTOR_SECRET_KEY, CONNECTOR_SECRET_LABEL
 
 VALIDITY = datetime.timedelta(days=3650)
@@ -99,28 +100,20 @@ class ConnectorIdentityStore:
             model: the charm's model.
             peer_relation_name: the peer endpoint whose app databag holds the secret ID.
         """
-        self._model = model
-        self._peer_relation_name = peer_relation_name
-        self._published: ConnectorIdentity | None = None
+        self._secret = PublishedSecret(
+            model,
+            peer_relation_name,
+            CONNECTOR_SECRET_LABEL,
+            CONNECTOR_SECRET_KEY,
+            ("certificate", "private-key"),
+            # Every unit hears of a rotation, and can show what clusters must pin.
+            beside=lambda content: {CONNECTOR_FINGERPRINT_KEY: _identity(content).fingerprint},
+        )
 
     def get(self) -> ConnectorIdentity | None:
         """Return the published identity, None until the leader created it."""
-        if self._published is not None:
-            # Read or published in this hook (Juju shows a new revision only from the next).
-            return self._published
-        peer = self._model.get_relation(self._peer_relation_name)
-        secret_id = peer.data[self._model.app].get(CONNECTOR_SECRET_KEY) if peer else None
-        if not secret_id:
-            return None
-        try:
-            content = self._model.get_secret(id=secret_id).get_content(refresh=True)
-        except (ops.SecretNotFoundError, ops.ModelError):
-            return None
-        if "certificate" not in content or "private-key" not in content:
-            return None
-        # Read once per hook: the reconcile, the status and the actions all ask.
-        self._published = ConnectorIdentity(content["certificate"], content["private-key"])
-        return self._published
+        content = self._secret.get()
+        return _identity(content) if content else None
 
     def ensure(self, domain: str) -> ConnectorIdentity | None:
         """Create the identity for `domain` unless it exists (leader only).
@@ -128,11 +121,8 @@ class ConnectorIdentityStore:
         Returns:
             The identity, or None when there is no peer relation to publish it in yet.
         """
-        identity = self.get()
-        if identity is not None:
-            return identity
-        # A secret without its databag entry is still the identity clusters may have pinned.
-        return self._publish(self._labelled() or generate_identity(domain))
+        content = self._secret.ensure(lambda: _content(generate_identity(domain)))
+        return _identity(content) if content else None
 
     def rotate(self, domain: str) -> ConnectorIdentity:
         """Replace the identity with a new one for `domain` (leader only).
@@ -140,34 +130,15 @@ class ConnectorIdentityStore:
         Raises:
             RuntimeError: when there is no peer relation to publish the identity in.
         """
-        identity = self._publish(generate_identity(domain))
-        if identity is None:
+        content = self._secret.publish(_content(generate_identity(domain)))
+        if content is None:
             raise RuntimeError("the peer relation is not ready yet, try again shortly")
-        return identity
+        return _identity(content)
 
-    def _labelled(self) -> ConnectorIdentity | None:
-        try:
-            content = self._model.get_secret(label=CONNECTOR_SECRET_LABEL).get_content(
-                refresh=True
-            )
-        except ops.SecretNotFoundError:
-            return None
-        if "certificate" not in content or "private-key" not in content:
-            return None
-        return ConnectorIdentity(content["certificate"], content["private-key"])
 
-    def _publish(self, identity: ConnectorIdentity) -> ConnectorIdentity | None:
-        peer = self._model.get_relation(self._peer_relation_name)
-        if peer is None:
-            return None
-        content = {"certificate": identity.certificate, "private-key": identity.private_key}
-        try:
-            secret = self._model.get_secret(label=CONNECTOR_SECRET_LABEL)
-            secret.set_content(content)
-        except ops.SecretNotFoundError:
-            secret = self._model.app.add_secret(content, label=CONNECTOR_SECRET_LABEL)
-        databag = peer.data[self._model.app]
-        databag[CONNECTOR_SECRET_KEY] = secret.id or secret.get_info().id
-        databag[CONNECTOR_FINGERPRINT_KEY] = identity.fingerprint
-        self._published = identity
-        return identity
+def _content(identity: ConnectorIdentity) -> Content:
+    return {"certificate": identity.certificate, "private-key": identity.private_key}
+
+
+def _identity(content: Content) -> ConnectorIdentity:
+    return ConnectorIdentity(content["certificate"], content["private-key"])

@@ -1,9 +1,10 @@
 """The Pebble layer of the cluster-manager container, as a pure function.
 
-Three services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
+Four services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
 health listener on 127.0.0.1:8081; the management and connector gunicorn apps listen on unix
-sockets. Every setting reaches the apps through the env file named by MCM_ENV_FILE, so a
-change of settings changes that file, not this layer.
+sockets; the tunnel process holds the clusters' websockets behind the front and listens for the
+other units' forwarded requests on its own TLS port (9445). Every setting reaches them through
+the env file named by MCM_ENV_FILE, so a change of settings changes that file, not this layer.
 
 Pebble cannot remove a service or a check from its plan: it forgets them only when the
 container restarts, as it does on `juju refresh` (the pod is re-created). Should a plan still
@@ -22,6 +23,8 @@ from constants import (
     FRONT_SERVICE,
     HEALTH_PORT,
     MANAGEMENT_SERVICE,
+    TUNNEL_PORT,
+    TUNNEL_SERVICE,
 )
 
 LAYER_NAME = "cluster-manager"
@@ -48,10 +51,10 @@ def _http_check(level: str, path: str) -> ops.pebble.CheckDict:
     }
 
 
-def _app_service(name: str) -> ops.pebble.ServiceDict:
+def _app_service(name: str, summary: str = "gunicorn on a unix socket") -> ops.pebble.ServiceDict:
     return {
         "override": "replace",
-        "summary": f"cluster manager {name} (gunicorn on a unix socket)",
+        "summary": f"cluster manager {name} ({summary})",
         "command": f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
         "after": [FRONT_SERVICE],
@@ -61,7 +64,7 @@ def _app_service(name: str) -> ops.pebble.ServiceDict:
 
 
 def build_layer() -> ops.pebble.Layer:
-    """Return the layer with the three services and their alive and ready checks."""
+    """Return the layer with the four services and their alive and ready checks."""
     front: ops.pebble.ServiceDict = {
         "override": "replace",
         "summary": "HAProxy: TLS for the management API and the cluster connector",
@@ -72,11 +75,14 @@ def build_layer() -> ops.pebble.Layer:
     }
     layer: ops.pebble.LayerDict = {
         "summary": "MicroCloud Cluster Manager",
-        "description": "HAProxy in front of the management and connector applications",
+        "description": "HAProxy in front of the management, connector and tunnel processes",
         "services": {
             FRONT_SERVICE: front,
             MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
             CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
+            TUNNEL_SERVICE: _app_service(
+                TUNNEL_SERVICE, f"asyncio: the clusters' websockets, TLS on {TUNNEL_PORT}"
+            ),
         },
         "checks": {
             "haproxy-alive": _http_check("alive", "/health/haproxy"),
@@ -84,6 +90,8 @@ def build_layer() -> ops.pebble.Layer:
             "management-ready": _http_check("ready", "/ready/management"),
             "connector-alive": _http_check("alive", "/health/connector"),
             "connector-ready": _http_check("ready", "/ready/connector"),
+            "tunnel-alive": _http_check("alive", "/health/tunnel"),
+            "tunnel-ready": _http_check("ready", "/ready/tunnel"),
         },
     }
     return ops.pebble.Layer(layer)

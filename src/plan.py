@@ -22,10 +22,11 @@ from constants import (
     MANAGEMENT_KEY,
 )
 from readiness import Facts
-from workload import WorkloadFile, format_env_file, render_env, render_front
+from workload import WorkloadFile, format_env_file, render_env, render_front, tunnel_env
 
 RESTART_APPS_ON = frozenset({ENV_FILE, CONNECTOR_CERT, CONNECTOR_KEY, CA_BUNDLE, DATABASE_CA})
-"""Files the management and connector apps read at start (the CA bundle: remote write, OIDC).
+"""Files the management, connector and tunnel processes read at start (the CA bundle: remote
+write, OIDC).
 
 libpq reads the database CA at every new connection; the restart makes the pooled ones,
 verified with the previous CA, go too."""
@@ -38,8 +39,10 @@ RELOAD_FRONT_ON = frozenset(
 def workload_files(facts: Facts) -> list[WorkloadFile]:
     """Every file of the container, as the facts want it (the prerequisites have passed)."""
     config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
-    assert config and facts.database_url and tls and identity  # noqa: S101 (PREREQUISITES)
-    env = render_env(config, facts.database_url, facts.remote_write_urls)
+    url, secret = facts.database_url, facts.tunnel_secret
+    assert config and url and tls and identity and secret  # noqa: S101 (PREREQUISITES)
+    env = render_env(config, url, facts.remote_write_urls)
+    env.update(tunnel_env(secret, facts.unit_address))
     if facts.oidc is not None:
         env.update(facts.oidc.to_env(config.management_api_domain))
     trust = facts.ca_bundle + (facts.oidc.ca_chain if facts.oidc else "")

@@ -45,6 +45,11 @@ class Facts:
     ca_bundle: str
     """The CA certificates received over `receive-ca-cert` (PEM), trusted for outgoing TLS."""
     connector_identity: ConnectorIdentity | None
+    tunnel_secret: str | None = dataclasses.field(repr=False)
+    """The secret the units' tunnel processes share, None until the leader created it."""
+    unit_address: str
+    """This unit's address as the peer relation publishes it; the other units reach its
+    tunnel process there."""
     ingress_provider: str | None
     remote_write_urls: tuple[str, ...]
     schema_migrated: bool
@@ -133,13 +138,23 @@ def certificate_issued(facts: Facts) -> ops.StatusBase | None:
 def connector_identity_ready(facts: Facts) -> ops.StatusBase | None:
     """The connector key and certificate exist."""
     if facts.connector_identity is None:
-        if facts.is_leader:
-            return ops.MaintenanceStatus("creating the connector identity")
-        return ops.WaitingStatus(
-            "waiting for the leader to create the connector identity "
-            f"(juju status {facts.app_name})"
-        )
+        return _created_by_leader(facts, "connector identity")
     return None
+
+
+def tunnel_secret_ready(facts: Facts) -> ops.StatusBase | None:
+    """The secret the units' tunnel processes share exists."""
+    if facts.tunnel_secret is None:
+        return _created_by_leader(facts, "tunnel secret")
+    return None
+
+
+def _created_by_leader(facts: Facts, what: str) -> ops.StatusBase:
+    if facts.is_leader:
+        return ops.MaintenanceStatus(f"creating the {what}")
+    return ops.WaitingStatus(
+        f"waiting for the leader to create the {what} (juju status {facts.app_name})"
+    )
 
 
 def connector_domain_matches(facts: Facts) -> ops.StatusBase | None:
@@ -211,6 +226,7 @@ PREREQUISITES: tuple[Check, ...] = (
     certificates_related,
     certificate_issued,
     connector_identity_ready,
+    tunnel_secret_ready,
 )
 """What the workload files need; the reconcile writes nothing until all pass."""
 

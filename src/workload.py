@@ -1,9 +1,9 @@
 """Files the charm writes into the cluster-manager container, and the container operations.
 
 The content of every file is built by a pure function of typed inputs (`render_env`,
-`front_settings`); `Workload` pushes a file only when it differs from what the container
-holds, and tells the caller which files changed so that it restarts or reloads only what
-depends on them. Nothing is remembered between hooks: the container is the record.
+`tunnel_env`, `front_settings`); `Workload` pushes a file only when it differs from what the
+container holds, and tells the caller which files changed so that it restarts or reloads only
+what depends on them. Nothing is remembered between hooks: the container is the record.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from constants import (
     PUBLIC_CONNECTOR_PORT,
     RUN_DIR,
     TLS_DIR,
+    TUNNEL_PORT,
     WORKLOAD_CLI,
 )
 
@@ -55,6 +56,19 @@ def render_env(
         "MCM_METRICS_PORT": str(METRICS_PORT),
         "MCM_REMOTE_WRITE_URLS": ",".join(remote_write_urls),
         "MCM_CA_BUNDLE_FILE": CA_BUNDLE,
+    }
+
+
+def tunnel_env(secret: str, internal_address: str) -> dict[str, str]:
+    """Return the tunnel process's settings: the units' shared secret and where they reach us.
+
+    The other units forward requests for the tunnels this unit holds to
+    `internal_address:TUNNEL_PORT`, the address this unit publishes in the peer relation.
+    """
+    return {
+        "MCM_TUNNEL_SECRET": secret,
+        "MCM_INTERNAL_ADDRESS": internal_address,
+        "MCM_TUNNEL_PORT": str(TUNNEL_PORT),
     }
 
 

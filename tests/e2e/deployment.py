@@ -29,6 +29,9 @@ What is rewritten to run two "pods" on one host, and nothing else (`Rewrite`):
 - every port haproxy.cfg binds (8443, 9443, 8081 and any the charm adds) becomes a free port
   of this host, per unit: in haproxy.cfg only in `bind` directives, and in the health-check
   URLs of the Pebble plan;
+- the tunnel process's internal port (`MCM_TUNNEL_PORT`, 9445) becomes a free port per unit
+  too, and its address (`MCM_INTERNAL_ADDRESS`, the unit's pod address) `127.0.0.1`, in the
+  env file: the other unit forwards tunnel requests to `127.0.0.1:<that unit's port>`;
 - the program `python3` of a command becomes this virtualenv's interpreter (the image's
   `python3` has the workload installed, the host's does not);
 - in the Traefik configuration, only the server addresses: each unit's pod address
@@ -70,6 +73,7 @@ from tests.unit.builders import (
     MODEL,
     PEERS,
     SigningCA,
+    app_secrets,
     certificates_relation,
     cli,
     load_yaml,
@@ -80,12 +84,14 @@ from tests.unit.builders import (
 )
 from tools.ports import free_port, wait_for_port
 from tools.postgres import PostgresServer
+from workload import format_env_file, parse_env_file
 
 MANAGEMENT_DOMAIN = "cm.e2e.test"
 CONNECTOR_DOMAIN = "cc.e2e.test"
 CONFIG = {"management-api-domain": MANAGEMENT_DOMAIN, "cluster-connector-domain": CONNECTOR_DOMAIN}
-CONTAINER_PORTS = {"management": 8443, "connector": 9443, "health": 8081}
-"""The ports the front listens on in the container (docs/workload-contract.md)."""
+CONTAINER_PORTS = {"management": 8443, "connector": 9443, "health": 8081, "tunnel": 9445}
+"""The ports the front (and, 9445, the tunnel process) listen on (docs/workload-contract.md)."""
+ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
 BIND = re.compile(r"^(\s*bind\s+(?:\S*:)?)", re.MULTILINE)
 """The start of an HAProxy `bind` directive, up to its port."""
 PATH_PREFIXES = ("/etc/cluster-manager", "/run/cluster-manager")
@@ -274,11 +280,10 @@ class CharmModel:
         return self.run(unit, self.contexts[unit].on.relation_changed(signed, remote_unit=0))
 
     def add_unit(self) -> testing.State:
-        """Create unit 1's state from what the leader published (peer data and its secret)."""
+        """Create unit 1's state from what the leader published (peer data and its secrets)."""
         leader = self.states[0]
         peers = leader.get_relation(self.peers.id)
         assert isinstance(peers, testing.PeerRelation)
-        identity = next(s for s in leader.secrets if s.label == "connector-identity")
         container = self.container(1)
         unit_peers = dataclasses.replace(
             peers,
@@ -300,7 +305,7 @@ class CharmModel:
                 self.traefik,
                 unit_peers,
             },
-            secrets={self.database_secret, identity},
+            secrets={self.database_secret, *app_secrets(leader)},
         )
         return self.states[1]
 
@@ -337,7 +342,8 @@ class Rewrite:
 
     Attributes:
         root: the unit's temporary root; `/etc/cluster-manager` becomes `<root>/etc/...`.
-        ports: container port -> host port, for every port haproxy.cfg binds.
+        ports: container port -> host port, for every port haproxy.cfg binds and the
+            tunnel's internal port.
     """
 
     root: Path
@@ -358,6 +364,13 @@ class Rewrite:
         ports = "|".join(str(port) for port in self.ports)
         pattern = re.compile(rf"{BIND.pattern}({ports})(\b)", re.MULTILINE)
         return pattern.sub(bind, self.path(text))
+
+    def env_file(self, text: str) -> str:
+        """Rewrite the path prefixes, and the tunnel's internal port and address."""
+        settings = parse_env_file(self.path(text))
+        settings["MCM_TUNNEL_PORT"] = str(self.ports[int(settings["MCM_TUNNEL_PORT"])])
+        settings["MCM_INTERNAL_ADDRESS"] = "127.0.0.1"
+        return format_env_file(settings)
 
     def url(self, url: str) -> str:
         """Rewrite the port of a loopback URL (a Pebble HTTP check)."""
@@ -411,7 +424,7 @@ class Unit:
         self.rewrite = dataclasses.replace(self.rewrite, ports={})
 
     def port(self, role: str) -> int:
-        """Return the host port of `management`, `connector` or `health`."""
+        """Return the host port of `management`, `connector`, `health` or `tunnel`."""
         return self.rewrite.ports[CONTAINER_PORTS[role]]
 
     @property
@@ -422,8 +435,9 @@ class Unit:
     def install(self, ctx: testing.Context[ClusterManagerCharm], state: testing.State) -> None:
         """Copy the files the charm pushed into the container and take its Pebble plan.
 
-        haproxy.cfg and the env file get the path (and, haproxy.cfg, bind port) rewrites;
-        the certificates and keys are copied byte for byte, modes kept.
+        haproxy.cfg and the env file get the path and port rewrites (haproxy.cfg: its bind
+        ports; the env file: the tunnel's port and address); the certificates and keys are
+        copied byte for byte, modes kept.
         """
         container = state.get_container(CONTAINER)
         self.plan = dict(container.plan.to_dict())
@@ -435,11 +449,13 @@ class Unit:
         text = front_config.read_text()
         bind = re.compile(rf"{BIND.pattern}(\d+)\b", re.MULTILINE)
         bound = {int(match[2]) for match in bind.finditer(text)}
+        env_file = Path(self.rewrite.path(ENV_FILE))
+        env = env_file.read_text()
+        bound.add(int(parse_env_file(env)["MCM_TUNNEL_PORT"]))
         ports = {port: self.rewrite.ports.get(port) or free_port() for port in sorted(bound)}
         self.rewrite = dataclasses.replace(self.rewrite, ports=ports)
         front_config.write_text(self.rewrite.front_config(text))
-        env_file = Path(self.rewrite.path("/etc/cluster-manager/cluster-manager.env"))
-        env_file.write_text(self.rewrite.path(env_file.read_text()))
+        env_file.write_text(self.rewrite.env_file(env))
         self.logs.mkdir(parents=True, exist_ok=True)
         connector_crt = Path(self.rewrite.path("/etc/cluster-manager/tls/connector.crt"))
         self.connector_der = ssl.PEM_cert_to_DER_cert(connector_crt.read_text())

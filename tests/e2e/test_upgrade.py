@@ -22,6 +22,7 @@ from ops import testing
 
 from pebble_layer import build_layer
 from tests.e2e.deployment import (
+    ENV_FILE,
     Deployment,
     container_path,
 )
@@ -40,7 +41,6 @@ from workload import parse_env_file
 
 CLUSTER = "mc-refresh"
 HEARTBEATS = 6
-ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import json
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -43,7 +44,9 @@ CLUSTER_DOMAIN = "k8s.example.net"
 """Not Kubernetes' default `cluster.local`, so that nothing may assume the default."""
 DB_ENDPOINT = f"postgresql-k8s-primary.mcm.svc.{CLUSTER_DOMAIN}:5432"
 MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
-SERVICES = ("haproxy", "management", "connector")
+SERVICES = ("haproxy", "management", "connector", "tunnel")
+APP_SECRET_LABELS = ("connector-identity", "tunnel-secret")
+"""The application secrets the leader creates and every unit reads."""
 
 
 def load_yaml(name: str) -> dict:
@@ -249,6 +252,28 @@ def deploy(
     return Deployment(state, database, database_secret, signed, traefik, peer)
 
 
+def app_secrets(state: testing.State) -> tuple[testing.Secret, ...]:
+    """Return the application secrets the leader created in `state`."""
+    return tuple(s for s in state.secrets if s.label in APP_SECRET_LABELS)
+
+
+def follower(
+    ctx: testing.Context[ClusterManagerCharm],
+    ca: SigningCA,
+    leader: Deployment,
+    peer_app_data: dict[str, str] | None = None,
+) -> Deployment:
+    """Deploy a non-leader unit that sees what `leader` published.
+
+    That is the leader's app secrets and its peer app data (or `peer_app_data` instead).
+    """
+    if peer_app_data is None:
+        peer_app_data = dict(leader.relation(leader.peers).local_app_data)
+    return deploy(
+        ctx, ca, leader=False, peer_app_data=peer_app_data, secrets=app_secrets(leader.state)
+    )
+
+
 def running(container: testing.Container) -> testing.Container:
     """Return `container` with every service reported as running."""
     return dataclasses.replace(
@@ -272,7 +297,13 @@ PREVIOUS_SERVICES = ("nginx", "management", "connector")
 """The services of the revision before HAProxy: nginx was the TLS front."""
 PREVIOUS_SCHEMA_VERSION = "2"
 """The schema version the older revision's image migrated to (MIGRATE_OUTPUT ships 3)."""
-ADDED_SINCE = ("MCM_OFFLINE_AFTER", "MCM_CONNECTOR_MAX_BODY_MIB")
+ADDED_SINCE = (
+    "MCM_OFFLINE_AFTER",
+    "MCM_CONNECTOR_MAX_BODY_MIB",
+    "MCM_TUNNEL_SECRET",
+    "MCM_INTERNAL_ADDRESS",
+    "MCM_TUNNEL_PORT",
+)
 """Env file settings the older revision did not write yet."""
 
 
@@ -339,12 +370,20 @@ def connector_identity_secret() -> testing.Secret:
     )
 
 
+def tunnel_secret() -> testing.Secret:
+    """Return the tunnel secret's app secret, as the leader creates it."""
+    return testing.Secret(
+        {"tunnel-secret": secrets.token_hex(32)}, owner="app", label="tunnel-secret"
+    )
+
+
 def older_revision(
     ctx: testing.Context[ClusterManagerCharm],
     ca: SigningCA,
     leader: bool = True,
     pod_replaced: bool = False,
     old_services_running: bool = True,
+    tunnel_secret_created: bool | None = None,
 ) -> Deployment:
     """Return the state a unit of the older revision (nginx front) leaves for `upgrade-charm`.
 
@@ -364,8 +403,14 @@ def older_revision(
             (`previous_layer()`), its services and the files it pushed (the env file without
             the settings added since, nginx.conf instead of haproxy.cfg).
         old_services_running: whether that container's services still run.
+        tunnel_secret_created: whether the new revision's leader has already created the
+            tunnel secret (the older revision had none). By default, a non-leader finds it:
+            its upgrade came after the leader's.
     """
+    if tunnel_secret_created is None:
+        tunnel_secret_created = not leader
     secret = connector_identity_secret()
+    tunnel = tunnel_secret()
     identity = ConnectorIdentity(
         secret.tracked_content["certificate"], secret.tracked_content["private-key"]
     )
@@ -375,16 +420,23 @@ def older_revision(
         "schema-version": PREVIOUS_SCHEMA_VERSION,
         "schema-database": f"cluster_manager@{DB_ENDPOINT}",
     }
+    # Today's charm writes the files the older container is made of, so it needs the tunnel
+    # secret; the state keeps it only if it was created.
+    tunnel_data = {"tunnel-secret-id": tunnel.id}
     deployed = deploy(
         ctx,
         ca,
         leader=leader,
         peers={1: {"address": peer_address(1)}},
-        peer_app_data=app_data,
-        secrets=(secret,),
+        peer_app_data={**app_data, **tunnel_data},
+        secrets=(secret, tunnel),
     )
+    if tunnel_secret_created:
+        app_data.update(tunnel_data)
     peers = dataclasses.replace(deployed.relation(deployed.peers), local_app_data=app_data)
     state = replace_relation(deployed.state, peers)
+    if not tunnel_secret_created:
+        state = dataclasses.replace(state, secrets={s for s in state.secrets if s.id != tunnel.id})
     if pod_replaced:
         container = workload_container()
     else:

@@ -15,6 +15,7 @@ from tests.unit.builders import (
     CONNECTOR_DOMAIN,
     SigningCA,
     deploy,
+    follower,
     peer_address,
     replace_relation,
     workload_file,
@@ -66,11 +67,10 @@ def test_leader_keeps_the_identity_in_an_app_secret_and_publishes_its_fingerprin
 def test_every_unit_serves_the_leaders_certificate(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
     secret = identity_secret(leader.state)
-    peer_data = dict(leader.relation(leader.peers).local_app_data)
 
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
 
-    assert served_certificate(follower.container) == secret.latest_content["certificate"]
+    assert served_certificate(other.container) == secret.latest_content["certificate"]
 
 
 def test_scale_out_keeps_the_identity(ctx, ca: SigningCA):
@@ -91,12 +91,12 @@ def test_new_leader_keeps_the_identity(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
     secret = identity_secret(leader.state)
     peer_data = dict(leader.relation(leader.peers).local_app_data)
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
 
-    out = ctx.run(ctx.on.leader_elected(), dataclasses.replace(follower.state, leader=True))
+    out = ctx.run(ctx.on.leader_elected(), dataclasses.replace(other.state, leader=True))
 
     assert identity_secret(out).latest_content == secret.latest_content
-    assert out.get_relation(follower.peers.id).local_app_data == peer_data
+    assert out.get_relation(other.peers.id).local_app_data == peer_data
 
 
 def test_management_certificate_renewal_keeps_the_identity(ctx, ca: SigningCA):
@@ -125,7 +125,7 @@ def test_rotation_by_the_leader_is_served_after_a_restart_of_the_apps(
     assert identity_secret(out).latest_content["certificate"] == new
     assert pebble_calls.calls == [
         ("SIGUSR2", ("haproxy",)),
-        ("restart", ("management", "connector")),
+        ("restart", ("management", "connector", "tunnel")),
     ]
 
 
@@ -133,18 +133,18 @@ def test_non_leader_picks_up_a_rotated_identity(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
     secret = identity_secret(leader.state)
     peer_data = dict(leader.relation(leader.peers).local_app_data)
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
     rotated = generate_identity(CONNECTOR_DOMAIN)
     content = {"certificate": rotated.certificate, "private-key": rotated.private_key}
     new_secret = dataclasses.replace(secret, tracked_content=content, latest_content=content)
     peers = dataclasses.replace(
-        follower.relation(follower.peers),
+        other.relation(other.peers),
         local_app_data={**peer_data, "connector-fingerprint": rotated.fingerprint},
         peers_data={1: {"address": peer_address(1)}},
     )
     state = dataclasses.replace(
-        replace_relation(follower.state, peers),
-        secrets={*(s for s in follower.state.secrets if s.id != secret.id), new_secret},
+        replace_relation(other.state, peers),
+        secrets={*(s for s in other.state.secrets if s.id != secret.id), new_secret},
     )
 
     out = ctx.run(ctx.on.relation_changed(peers, remote_unit=1), state)

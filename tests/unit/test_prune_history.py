@@ -12,6 +12,7 @@ from tests.unit.builders import (
     SigningCA,
     cli,
     deploy,
+    follower,
     migrate_exec,
     prune_exec,
     replace_container,
@@ -53,12 +54,10 @@ def test_leader_prunes_only_on_update_status(ctx, ca: SigningCA):
 
 def test_non_leader_does_not_prune(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
-    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
-    peer_data = dict(leader.relation(leader.peers).local_app_data)
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
     ctx.exec_history.clear()
 
-    ctx.run(ctx.on.update_status(), _with_execs(follower.state, prune_exec()))
+    ctx.run(ctx.on.update_status(), _with_execs(other.state, prune_exec()))
 
     assert cli("prune-history", "--json") not in _commands(ctx)
 

@@ -20,6 +20,7 @@ from tests.unit.builders import (
     database_relation,
     database_tls_secret,
     deploy,
+    follower,
     peer_address,
     replace_relation,
     workload_container,
@@ -88,7 +89,7 @@ def test_password_rotation_rewrites_the_env_and_restarts_the_apps(
 
     env = workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text()
     assert ":n3w@postgresql-k8s-primary" in env
-    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
 
 
 def with_database_tls(
@@ -176,7 +177,7 @@ def test_database_ca_rotation_rewrites_the_ca_and_restarts_the_apps(
 
     container = out.get_container("cluster-manager")
     assert workload_file(container, DATABASE_CA).read_text() == new_ca.strip() + "\n"
-    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
 
 
 def test_tls_off_has_no_sslmode_and_no_ca_file(ctx, ca: SigningCA):
@@ -387,13 +388,11 @@ def test_domain_change_rewrites_the_routes(ctx, ca: SigningCA):
 
 def test_non_leader_publishes_its_address_but_not_the_route(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
-    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
-    peer_data = dict(leader.relation(leader.peers).local_app_data)
 
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
 
-    assert follower.relation(follower.traefik).local_app_data == {}
-    assert follower.relation(follower.peers).local_unit_data["address"] == peer_address(0)
+    assert other.relation(other.traefik).local_app_data == {}
+    assert other.relation(other.peers).local_unit_data["address"] == peer_address(0)
 
 
 def _subject(csr_pem: str) -> str:

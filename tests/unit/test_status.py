@@ -20,6 +20,7 @@ from tests.unit.builders import (
     certificates_relation,
     database_relation,
     deploy,
+    follower,
     migrate_exec,
     peer_relation,
     replace_container,
@@ -121,12 +122,11 @@ def test_non_leader_without_connector_identity_waits_for_the_leader(ctx, ca: Sig
 def test_non_leader_waits_for_the_leader_to_migrate(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
     peer = leader.relation(leader.peers)
-    identity_only = {k: v for k, v in peer.local_app_data.items() if not k.startswith("schema")}
-    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
+    unmigrated = {k: v for k, v in peer.local_app_data.items() if not k.startswith("schema")}
 
-    follower = deploy(ctx, ca, leader=False, peer_app_data=identity_only, secrets=(secret,))
+    other = follower(ctx, ca, leader, peer_app_data=unmigrated)
 
-    assert follower.state.unit_status == testing.WaitingStatus(
+    assert other.state.unit_status == testing.WaitingStatus(
         f"waiting for the leader to migrate the database schema (juju status {APP})"
     )
 
@@ -201,9 +201,7 @@ def test_fully_integrated_leader_is_active(ctx, ca: SigningCA):
 
 def test_fully_integrated_non_leader_is_active(ctx, ca: SigningCA):
     leader = deploy(ctx, ca)
-    secret = next(s for s in leader.state.secrets if s.label == "connector-identity")
-    peer_data = dict(leader.relation(leader.peers).local_app_data)
 
-    follower = deploy(ctx, ca, leader=False, peer_app_data=peer_data, secrets=(secret,))
+    other = follower(ctx, ca, leader)
 
-    assert follower.state.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
+    assert other.state.unit_status == testing.ActiveStatus(NOT_CONFIGURED)

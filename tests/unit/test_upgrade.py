@@ -20,6 +20,7 @@ from ops import pebble, testing
 from oidc import NOT_CONFIGURED
 from pebble_layer import RETIRED_CHECK, build_layer, is_planned, retirement
 from tests.unit.builders import (
+    APP,
     CONTAINER,
     DB_ENDPOINT,
     PREVIOUS_SCHEMA_VERSION,
@@ -27,8 +28,10 @@ from tests.unit.builders import (
     Deployment,
     SigningCA,
     cli,
+    deploy,
     older_revision,
     previous_layer,
+    replace_container,
     workload_file,
 )
 from workload import parse_env_file
@@ -93,6 +96,10 @@ def refreshed(
     return before, ctx.run(ctx.on.upgrade_charm(), before.state)
 
 
+def tunnel_secrets(state: testing.State) -> list[testing.Secret]:
+    return [s for s in state.secrets if s.label == "tunnel-secret"]
+
+
 def identity_secret(state: testing.State) -> testing.Secret:
     (secret,) = (s for s in state.secrets if s.label == "connector-identity")
     return secret
@@ -136,6 +143,82 @@ def test_upgrade_keeps_the_connector_secret_its_content_and_its_fingerprint(
         workload_file(container, "tls/connector.key").read_text()
         == (old.tracked_content["private-key"])
     )
+
+
+# The tunnel, new in this revision
+
+
+def layer_before_the_tunnel() -> pebble.Layer:
+    """Return the layer of the revision before the tunnel: today's, less its service and checks."""
+    layer = build_layer()
+    services = {name: s.to_dict() for name, s in layer.services.items() if name != "tunnel"}
+    checks = {name: c.to_dict() for name, c in layer.checks.items() if "tunnel" not in name}
+    return pebble.Layer({"services": services, "checks": checks})
+
+
+def test_running_plan_from_before_the_tunnel_gains_it_by_a_replan(
+    ctx, ca: SigningCA, container_calls: ContainerCalls
+):
+    deployment = deploy(ctx, ca)
+    earlier = dict.fromkeys(("haproxy", "management", "connector"), pebble.ServiceStatus.ACTIVE)
+    container = dataclasses.replace(
+        deployment.container,
+        layers={"cluster-manager": layer_before_the_tunnel()},
+        service_statuses=earlier,
+        check_infos={c for c in deployment.container.check_infos if "tunnel" not in c.name},
+    )
+    container_calls.calls.clear()
+
+    out = ctx.run(ctx.on.upgrade_charm(), replace_container(deployment.state, container))
+
+    plan = out.get_container(CONTAINER).plan
+    assert plan.services["tunnel"] == build_layer().services["tunnel"]
+    assert {"tunnel-alive", "tunnel-ready"} <= set(plan.checks)
+    # Pebble's replan starts what is new and restarts only what changed: nothing else here.
+    assert [op for op, _ in container_calls.calls] == ["exec", "add_layer", "replan"]
+    assert out.get_container(CONTAINER).service_statuses["tunnel"] == pebble.ServiceStatus.ACTIVE
+
+
+@CONTAINERS
+def test_leader_upgrade_creates_the_tunnel_secret_and_writes_it(
+    ctx, ca: SigningCA, pod_replaced: bool, old_services_running: bool
+):
+    before, out = refreshed(
+        ctx, ca, pod_replaced=pod_replaced, old_services_running=old_services_running
+    )
+
+    assert tunnel_secrets(before.state) == []
+    (secret,) = tunnel_secrets(out)
+    assert peer_app_data(before, out)["tunnel-secret-id"] == secret.id
+    env = parse_env_file(workload_file(out.get_container(CONTAINER), ENV_FILE).read_text())
+    assert env["MCM_TUNNEL_SECRET"] == secret.latest_content["tunnel-secret"]
+
+
+@CONTAINERS
+def test_non_leader_upgraded_before_the_leader_waits_and_leaves_its_container_alone(
+    ctx,
+    ca: SigningCA,
+    container_calls: ContainerCalls,
+    pod_replaced: bool,
+    old_services_running: bool,
+):
+    before, out = refreshed(
+        ctx,
+        ca,
+        container_calls,
+        leader=False,
+        pod_replaced=pod_replaced,
+        old_services_running=old_services_running,
+        tunnel_secret_created=False,
+    )
+
+    assert out.unit_status == testing.WaitingStatus(
+        f"waiting for the leader to create the tunnel secret (juju status {APP})"
+    )
+    assert container_calls.calls == []
+    container = out.get_container(CONTAINER)
+    assert container.plan.to_dict() == before.container.plan.to_dict()
+    assert container.service_statuses == before.container.service_statuses
 
 
 # The database
@@ -356,6 +439,13 @@ def test_a_plan_with_the_older_revision_retired_is_planned():
 
     assert retirement(retired).to_dict() == {}
     assert is_planned(retired)
+
+
+def test_a_plan_from_before_the_tunnel_retires_nothing_but_is_not_planned():
+    plan = plan_of(layer_before_the_tunnel())
+
+    assert retirement(plan).to_dict() == {}
+    assert not is_planned(plan)
 
 
 def test_todays_plan_retires_nothing():

@@ -16,6 +16,7 @@ from tests.unit.builders import (
     cli,
     deploy,
     migrate_exec,
+    peer_address,
     replace_container,
     replace_relation,
     running,
@@ -39,10 +40,10 @@ def http_check(level: str, path: str) -> dict:
     }
 
 
-def app_service(name: str) -> dict:
+def app_service(name: str, summary: str = "gunicorn on a unix socket") -> dict:
     return {
         "override": "replace",
-        "summary": f"cluster manager {name} (gunicorn on a unix socket)",
+        "summary": f"cluster manager {name} ({summary})",
         "command": f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
         "after": ["haproxy"],
@@ -51,12 +52,12 @@ def app_service(name: str) -> dict:
     }
 
 
-def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
+def test_layer_runs_haproxy_both_apps_and_the_tunnel_with_alive_and_ready_checks():
     layer = build_layer()
 
     assert layer.to_dict() == {
         "summary": "MicroCloud Cluster Manager",
-        "description": "HAProxy in front of the management and connector applications",
+        "description": "HAProxy in front of the management, connector and tunnel processes",
         "services": {
             "haproxy": {
                 "override": "replace",
@@ -67,6 +68,7 @@ def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
             },
             "management": app_service("management"),
             "connector": app_service("connector"),
+            "tunnel": app_service("tunnel", "asyncio: the clusters' websockets, TLS on 9445"),
         },
         "checks": {
             "haproxy-alive": http_check("alive", "/health/haproxy"),
@@ -74,6 +76,8 @@ def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
             "management-ready": http_check("ready", "/ready/management"),
             "connector-alive": http_check("alive", "/health/connector"),
             "connector-ready": http_check("ready", "/ready/connector"),
+            "tunnel-alive": http_check("alive", "/health/tunnel"),
+            "tunnel-ready": http_check("ready", "/ready/tunnel"),
         },
     }
 
@@ -91,9 +95,12 @@ def test_ready_unit_plans_the_layer_and_runs_every_service(ctx, ca: SigningCA):
     } == dict.fromkeys(SERVICES, "active")
 
 
-def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, ca: SigningCA):
+def test_env_file_holds_config_database_and_tunnel_settings_readable_only_by_root(
+    ctx, ca: SigningCA
+):
     deployment = deploy(ctx, ca)
 
+    (tunnel,) = (s for s in deployment.state.secrets if s.label == "tunnel-secret")
     env = workload_file(deployment.container, ENV_FILE)
     assert env.read_text().splitlines() == [
         "MCM_CA_BUNDLE_FILE=/etc/cluster-manager/tls/ca-bundle.crt",
@@ -104,6 +111,7 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         f"MCM_DATABASE_URL=postgresql://relation_id_5:s3cret@{DB_ENDPOINT}/cluster_manager",
         "MCM_GRAFANA_URL=",
         "MCM_HEARTBEAT_INTERVAL=60",
+        f"MCM_INTERNAL_ADDRESS={peer_address(0)}",
         "MCM_JOIN_TOKEN_EXPIRY=86400",
         "MCM_LOG_LEVEL=info",
         "MCM_METRICS_PORT=9102",
@@ -112,6 +120,8 @@ def test_env_file_holds_config_and_database_settings_readable_only_by_root(ctx, 
         "MCM_RATE_LIMIT_MANAGEMENT=600/minute",
         "MCM_REMOTE_WRITE_URLS=",
         "MCM_RUN_DIR=/run/cluster-manager",
+        "MCM_TUNNEL_PORT=9445",
+        f"MCM_TUNNEL_SECRET={tunnel.latest_content['tunnel-secret']}",
     ]
     assert env.stat().st_mode & 0o777 == 0o600
 
@@ -217,7 +227,7 @@ def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: 
 
     out = ctx.run(ctx.on.config_changed(), state)
 
-    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
     env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
     assert "MCM_LOG_LEVEL=debug" in env
 

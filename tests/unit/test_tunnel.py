@@ -1,0 +1,181 @@
+"""The reverse tunnel's charm side: the shared secret, the tunnel settings, the internal port."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import string
+
+import pytest
+import yaml
+from ops import testing
+
+from tests.unit.builders import (
+    APP,
+    CONTAINER,
+    Deployment,
+    SigningCA,
+    deploy,
+    follower,
+    peer_address,
+    replace_relation,
+    workload_file,
+)
+from workload import parse_env_file
+
+ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
+
+
+def tunnel_secrets(state: testing.State) -> list[testing.Secret]:
+    return [s for s in state.secrets if s.label == "tunnel-secret"]
+
+
+def shared_secret(state: testing.State) -> str:
+    (secret,) = tunnel_secrets(state)
+    return secret.latest_content["tunnel-secret"]
+
+
+def env_of(state: testing.State) -> dict[str, str]:
+    return parse_env_file(workload_file(state.get_container(CONTAINER), ENV_FILE).read_text())
+
+
+def without_tunnel_secret(leader: Deployment) -> dict[str, str]:
+    """The leader's peer app data without the tunnel secret's ID (not created yet)."""
+    data = dict(leader.relation(leader.peers).local_app_data)
+    del data["tunnel-secret-id"]
+    return data
+
+
+# The secret
+
+
+def test_leader_creates_one_app_secret_of_32_random_bytes_and_publishes_its_id(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    (secret,) = tunnel_secrets(deployment.state)
+    value = secret.latest_content["tunnel-secret"]
+    assert secret.owner == "app"
+    assert len(value) == 64 and set(value) <= set(string.hexdigits.lower())
+    assert deployment.relation(deployment.peers).local_app_data["tunnel-secret-id"] == secret.id
+
+
+def test_leader_keeps_the_secret_across_hooks(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+    before = shared_secret(deployment.state)
+
+    state = ctx.run(ctx.on.update_status(), deployment.state)
+    state = ctx.run(ctx.on.upgrade_charm(), state)
+    state = ctx.run(ctx.on.config_changed(), state)
+
+    assert shared_secret(state) == before
+    assert env_of(state)["MCM_TUNNEL_SECRET"] == before
+
+
+def test_new_leader_keeps_the_secret(ctx, ca: SigningCA):
+    leader = deploy(ctx, ca)
+    peer_data = dict(leader.relation(leader.peers).local_app_data)
+    other = follower(ctx, ca, leader)
+
+    out = ctx.run(ctx.on.leader_elected(), dataclasses.replace(other.state, leader=True))
+
+    assert shared_secret(out) == shared_secret(leader.state)
+    assert out.get_relation(other.peers.id).local_app_data == peer_data
+
+
+def test_leader_republishes_its_secret_when_the_id_is_missing_instead_of_replacing_it(
+    ctx, ca: SigningCA
+):
+    deployment = deploy(ctx, ca)
+    before = shared_secret(deployment.state)
+    peers = dataclasses.replace(
+        deployment.relation(deployment.peers), local_app_data=without_tunnel_secret(deployment)
+    )
+
+    out = ctx.run(ctx.on.update_status(), replace_relation(deployment.state, peers))
+
+    (secret,) = tunnel_secrets(out)
+    assert secret.latest_content["tunnel-secret"] == before
+    assert out.get_relation(peers.id).local_app_data["tunnel-secret-id"] == secret.id
+
+
+def test_non_leader_waits_for_the_secret_then_uses_it(ctx, ca: SigningCA):
+    leader = deploy(ctx, ca)
+    waiting = follower(ctx, ca, leader, peer_app_data=without_tunnel_secret(leader))
+    assert waiting.state.unit_status == testing.WaitingStatus(
+        f"waiting for the leader to create the tunnel secret (juju status {APP})"
+    )
+    assert not workload_file(waiting.container, ENV_FILE).exists()
+    assert waiting.container.plan.services == {}
+    published = dataclasses.replace(
+        waiting.relation(waiting.peers),
+        local_app_data=dict(leader.relation(leader.peers).local_app_data),
+        peers_data={1: {"address": peer_address(1)}},
+    )
+
+    out = ctx.run(
+        ctx.on.relation_changed(published, remote_unit=1),
+        replace_relation(waiting.state, published),
+    )
+
+    assert env_of(out)["MCM_TUNNEL_SECRET"] == shared_secret(leader.state)
+    assert "tunnel" in out.get_container(CONTAINER).plan.services
+    assert out.unit_status.name == "active"
+
+
+# The settings and the port
+
+
+def test_env_file_names_the_address_the_unit_publishes_and_the_internal_port(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca)
+
+    env = env_of(deployment.state)
+    published = deployment.relation(deployment.peers).local_unit_data["address"]
+    assert env["MCM_INTERNAL_ADDRESS"] == published == peer_address(0)
+    assert env["MCM_TUNNEL_PORT"] == "9445"
+
+
+def test_traefik_route_never_carries_the_tunnel_port(ctx, ca: SigningCA):
+    deployment = deploy(ctx, ca, peers={1: {"address": peer_address(1)}, 2: {}})
+
+    text = deployment.relation(deployment.traefik).local_app_data["config"]
+    services = yaml.safe_load(text)["tcp"]["services"].values()
+    ports = {
+        server["address"].rpartition(":")[2]
+        for service in services
+        for server in service["loadBalancer"]["servers"]
+    }
+    assert ports == {"8443", "9443"}
+    assert "9445" not in text
+
+
+# Where the secret never goes
+
+
+def test_secret_is_in_no_relation_databag(ctx, ca: SigningCA):
+    metrics = testing.Relation("metrics-endpoint", remote_app_name="prometheus-k8s")
+    logging_relation = testing.Relation("logging", remote_app_name="loki-k8s")
+    deployment = deploy(ctx, ca, peers={1: {"address": peer_address(1)}})
+    state = replace_relation(replace_relation(deployment.state, metrics), logging_relation)
+
+    out = ctx.run(ctx.on.relation_changed(metrics), state)
+
+    value = shared_secret(out)
+    for relation in out.relations:
+        local = [relation.local_app_data, relation.local_unit_data]
+        assert not any(value in text for data in local for text in data.values()), relation
+
+
+def test_secret_is_never_logged_nor_in_action_results(
+    ctx, ca: SigningCA, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    deployment = deploy(ctx, ca)
+
+    ctx.run(
+        ctx.on.action("rotate-connector-certificate", params={"confirm": True}), deployment.state
+    )
+
+    value = shared_secret(deployment.state)
+    assert caplog.records
+    assert value not in caplog.text
+    assert value not in str(ctx.action_results)
