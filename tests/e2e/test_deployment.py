@@ -6,12 +6,15 @@ See deployment.py for how the charm's output becomes running processes and what 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
+import socket
 import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -27,6 +30,7 @@ from tests.e2e.deployment import (
 from tests.support import raw_tls
 from tests.unit.builders import SigningCA
 from tools.jointoken import JoinToken
+from tools.lxd import EmulatedLXD
 from tools.microcloud import MicroCloudClient
 from tools.payloads import PayloadGenerator
 
@@ -246,3 +250,58 @@ def test_cluster_that_left_is_no_longer_listed(
     assert "mc-e2e-leaving" in [cluster["name"] for cluster in listed]
     clusters = management_get(deployment, ca, api_token, "/1.0/remote-cluster")
     assert [cluster["name"] for cluster in clusters] == [CLUSTER]
+
+
+def management_request_to(
+    unit: Any, ca: SigningCA, token: str, path: str
+) -> tuple[int, dict[str, Any]]:
+    """GET `path` from one unit's management listener (as Traefik reaches it: PROXY, then TLS)."""
+    sock = socket.create_connection(("127.0.0.1", unit.port("management")), timeout=30)
+    sock.sendall(proxy_header_v1(50001, CONTAINER_PORTS["management"]))
+    context = raw_tls.tls_context(str(ca.certificate))
+    connection = http.client.HTTPConnection(MANAGEMENT_DOMAIN, timeout=30)
+    connection.sock = context.wrap_socket(sock, server_hostname=MANAGEMENT_DOMAIN)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def tunnel_holder(deployment: Deployment, cluster: str) -> int | None:
+    """The unit whose tunnel process holds the cluster's tunnel, as PostgreSQL records it."""
+    with psycopg.connect(deployment.database.uri) as conn:
+        row = conn.execute(
+            "SELECT t.holder FROM tunnels AS t JOIN clusters AS c ON c.id = t.cluster_id"
+            " WHERE c.name = %s",
+            (cluster,),
+        ).fetchone()
+    if row is None:
+        return None
+    port = int(row[0].rsplit(":", 1)[1])
+    return next(n for n, unit in deployment.units.items() if unit.port("tunnel") == port)
+
+
+def test_a_tunnel_held_by_one_unit_answers_a_request_sent_to_the_other(
+    deployment: Deployment, ca: SigningCA, api_token: str
+) -> None:
+    # The tunnel goes through Traefik's TCP passthrough to whichever unit it picks.
+    cluster = client(deployment, enroll(deployment, "mc-e2e-tunnel")["token"])
+    assert cluster.join().ok
+    lxd = EmulatedLXD()
+    with cluster, cluster.tunnel(lxd, interval=0.2) as tunnel:
+        assert tunnel.wait_connected(15), tunnel.errors
+        deadline = time.monotonic() + 10
+        while (holder := tunnel_holder(deployment, "mc-e2e-tunnel")) is None:
+            assert time.monotonic() < deadline, "the tunnel was never registered"
+            time.sleep(0.1)
+        other = deployment.units[1 - holder]
+
+        status, body = management_request_to(
+            other, ca, api_token, "/1.0/remote-cluster/mc-e2e-tunnel/tunnel/1.0"
+        )
+
+    assert status == 200, body
+    assert body["metadata"]["auth"] == "untrusted"  # an API-token caller sends LXD no credentials
+    assert [request.target for request in lxd.requests] == ["/1.0"]

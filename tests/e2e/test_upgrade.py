@@ -141,7 +141,7 @@ def test_every_unit_runs_anew_from_an_empty_container_on_the_new_layer(
 ) -> None:
     for number, unit in refreshed.units.items():
         assert refreshed.charm.pods[number] == 1
-        assert set(unit.pids) == set(before.pids[number]) == {"haproxy", "management", "connector"}
+        assert set(unit.pids) == set(before.pids[number]) == set(build_layer().services)
         assert all(unit.pids[name] != before.pids[number][name] for name in unit.pids)
         assert unit.plan["services"] == build_layer().to_dict().get("services")
 
