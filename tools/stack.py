@@ -228,6 +228,10 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{app} not alive after {timeout}s: {self.log(app)[-3000:]}")
 
+    def pid(self, name: str) -> int:
+        """The process ID of a running process of the stack (`haproxy` or one of `APPS`)."""
+        return self._processes[name].pid
+
     def log(self, name: str) -> str:
         """Everything a process printed so far."""
         path = self.logs_dir / f"{name}.log"
