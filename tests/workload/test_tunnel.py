@@ -429,3 +429,21 @@ def test_an_expired_certificate_is_told_why_it_cannot_open_a_tunnel(stack: Stack
 
     assert refused.value.status == 403
     assert b"TLS client certificate expired at" in refused.value.body
+
+
+def test_the_tunnel_path_takes_only_get(stack: Stack) -> None:
+    client = enroll(stack, "tun-post")
+
+    response = client.request("POST", "/1.0/remote-cluster/ws", b"{}")
+
+    assert response.status == 405
+    assert response.headers.get("allow") == "GET"
+
+
+def test_a_get_of_the_tunnel_path_without_an_upgrade_is_a_bad_request(stack: Stack) -> None:
+    client = enroll(stack, "tun-plain-get")
+
+    response = client.request("GET", "/1.0/remote-cluster/ws")
+
+    assert response.status == 400
+    assert response.json["error"] == "a websocket upgrade is required"

@@ -29,7 +29,8 @@ FORWARDED_HEADERS = ("Authorization", "Cookie")
 ANSWER_HEADERS = ("Content-Type", "ETag", "Location", "Last-Modified")
 """LXD answer headers a management caller gets; `Set-Cookie` stays on the manager."""
 
-_LXD_PATH = re.compile(r"^/1\.0(/[^?#]*)?(\?[^#]*)?$")
+_LXD_PATH = re.compile(r"^/1\.0(?:(/[^?#]*)(?:\?[^#]*)?)?$")
+"""`/1.0` alone, or below it with a query: microcloudd refuses `/1.0?…` (400)."""
 
 
 class FrameError(ValueError):
@@ -46,11 +47,8 @@ def lxd_path_problem(path: str) -> str | None:
     match = _LXD_PATH.match(path)
     if match is None:
         return "only LXD API paths (/1.0 and below) go through a tunnel"
-    segments = (match[1] or "").split("/")[1:]
-    if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1:] in (
-        ["."],
-        [".."],
-    ):
+    *inner, last = (match[1] or "/").split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in inner) or last in (".", ".."):
         return "the LXD path must not hold empty, `.` or `..` segments"
     return None
 
@@ -92,16 +90,16 @@ def answer_from_frame(frame: Any) -> TunnelAnswer:
     status = frame.get("status")
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise FrameError(f"the answer's status is not an HTTP status: {status!r}")
-    headers = frame.get("headers") or {}
+    headers = {} if frame.get("headers") is None else frame["headers"]
     if not isinstance(headers, dict) or not all(
         isinstance(values, list) and all(isinstance(v, str) for v in values)
         for values in headers.values()
     ):
         raise FrameError("the answer's headers are not an object of string arrays")
-    cookies = frame.get("cookies") or []
+    cookies = [] if frame.get("cookies") is None else frame["cookies"]
     if not isinstance(cookies, list) or not all(isinstance(c, dict) for c in cookies):
         raise FrameError("the answer's cookies are not an array of objects")
-    body = frame.get("body") or ""
+    body = "" if frame.get("body") is None else frame["body"]
     if not isinstance(body, str):
         raise FrameError("the answer's body is not a base64 string")
     try:

@@ -106,7 +106,7 @@ def send_through_tunnel(
         frame["timeout"] = timeout
     answer = _forward(settings, cluster, route, frame)
     if session is not None and answer.cookies:
-        kept = [cookie for cookie in map(_cookie, answer.cookies) if cookie is not None]
+        kept = [cookie for cookie in map(lxd_cookie, answer.cookies) if cookie is not None]
         database.run(lambda conn: tunnels.store_cookies(conn, session, route.cluster_id, kept))
     allowed = [
         (name, value)
@@ -168,7 +168,7 @@ def _message(data: bytes) -> str:
         return "the tunnel process gave an unexpected answer"
 
 
-def _cookie(item: dict[str, Any]) -> LXDCookie | None:
+def lxd_cookie(item: dict[str, Any]) -> LXDCookie | None:
     """A Go `http.Cookie` object as microcloudd sends it, or None when it has no name."""
     name, value = item.get("Name"), item.get("Value")
     if not isinstance(name, str) or not name or not isinstance(value, str):
