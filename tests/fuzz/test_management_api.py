@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
+from cluster_manager.protocol.tunnel import lxd_path_problem
 from schemathesis import checks
 
 from tests.fuzz.conftest import FuzzTally, budget, database_state
@@ -44,13 +45,17 @@ def api(fuzzed: Stack) -> requests.Session:
 
 
 def _semantic_refusals(case: schemathesis.Case) -> list:
-    """Checks a schema-valid body may fail for a rule no schema can state.
+    """Checks a schema-valid request may fail for a rule no schema can state.
 
-    A join token's `expiry` must lie in the future: a past one is a documented 400.
+    A join token's `expiry` must lie in the future: a past one is a documented 400. An LXD
+    path through a tunnel must not hold empty, `.` or `..` segments: a documented 400.
     """
     body = case.body if isinstance(case.body, dict) else {}
     expiry = body.get("expiry")
     if isinstance(expiry, str) and _in_the_past(expiry):
+        return [checks.positive_data_acceptance]
+    lxd_path = (case.path_parameters or {}).get("lxdPath")
+    if isinstance(lxd_path, str) and lxd_path_problem("/" + lxd_path) is not None:
         return [checks.positive_data_acceptance]
     return []
 
