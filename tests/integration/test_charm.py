@@ -127,6 +127,17 @@ def test_scale_out_routes_every_unit_and_keeps_the_fingerprint(juju: Any):
         assert fingerprint == before
 
 
+def test_every_unit_runs_the_tunnel_process_and_the_route_leaves_its_port_out(juju: Any):
+    # e2e: tests/e2e/test_deployment.py (a tunnel on one unit answers through the other).
+    for unit in juju.status().apps[APP].units:
+        services = juju.ssh(unit, "pebble services tunnel", container="cluster-manager")
+        assert "active" in services, services
+
+    unit = next(iter(juju.status().apps[TRAEFIK].units))
+    route = json.loads(juju.cli("show-unit", unit, "--format=json"))[unit]
+    assert ":9445" not in json.dumps(route)
+
+
 def test_scale_in_removes_the_unit_from_the_route(juju: Any):
     juju.cli("scale-application", APP, "2")
     wait_active(juju, units=2)
