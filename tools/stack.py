@@ -207,6 +207,12 @@ class Stack:
             process.kill()
             process.wait()
 
+    def kill_process(self, name: str) -> None:
+        """Kill one process at once (SIGKILL: a crash, nothing cleaned up), then wait for it."""
+        process = self._processes.pop(name)
+        process.kill()
+        process.wait()
+
     def stop(self) -> None:
         """Stop everything that is still running."""
         for name in list(self._processes):

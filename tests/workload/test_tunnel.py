@@ -447,3 +447,40 @@ def test_a_get_of_the_tunnel_path_without_an_upgrade_is_a_bad_request(stack: Sta
 
     assert response.status == 400
     assert response.json["error"] == "a websocket upgrade is required"
+
+
+def registered(stack: Stack, name: str) -> bool:
+    return cluster_object(stack.management_session(), stack, name)["tunnel_registered"]
+
+
+def test_a_tunnel_process_that_crashed_clears_its_old_registrations_when_it_restarts(
+    tight_stack: Stack,
+) -> None:
+    client = enroll(tight_stack, "tun-crash")
+    ws = handshake(client)
+    try:
+        assert registered(tight_stack, "tun-crash")
+        tight_stack.kill_process("tunnel")
+        assert registered(tight_stack, "tun-crash")  # nobody was there to clear it
+
+        tight_stack.start_app("tunnel")
+        tight_stack.wait_ready("tunnel")
+    finally:
+        ws.abort()
+
+    assert wait_for(lambda: not registered(tight_stack, "tun-crash"))
+
+
+def test_stopping_the_tunnel_process_clears_its_registrations(tight_stack: Stack) -> None:
+    client = enroll(tight_stack, "tun-stop")
+    ws = handshake(client)
+    try:
+        assert registered(tight_stack, "tun-stop")
+
+        tight_stack.stop_process("tunnel")
+    finally:
+        ws.abort()
+        tight_stack.start_app("tunnel")
+        tight_stack.wait_ready("tunnel")
+
+    assert not registered(tight_stack, "tun-stop")

@@ -51,6 +51,9 @@ from .holder import Tunnel, TunnelBusy, TunnelClosed, Tunnels, TunnelTimeout
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "tunnel.sock"
+STOP_CLOSE_SECONDS = 3
+"""How long a stopping process waits for the clusters to answer its close frames (Pebble sends
+SIGKILL 5 s after SIGTERM)."""
 _MIB = 1024 * 1024
 T = TypeVar("T")
 
@@ -99,8 +102,11 @@ class TunnelProcess:
         await stop.wait()
         reconciler.cancel()
         logger.info("stopping: closing %d tunnels", len(self.tunnels))
-        await asyncio.gather(*(tunnel.close() for tunnel in self.tunnels.all()))
+        # Rows first: the clusters redial at once, and Pebble may kill us before the closes end.
         await self._clear_own_registrations(keep_open=False)
+        closes = [asyncio.create_task(tunnel.close()) for tunnel in self.tunnels.all()]
+        if closes:
+            await asyncio.wait(closes, timeout=STOP_CLOSE_SECONDS)
         for runner in runners:
             await runner.cleanup()
         await self._peers.close()
