@@ -134,29 +134,32 @@ def test_a_cluster_without_tunnel_is_not_registered(stack: Stack, api: requests.
     assert cluster["tunnel_connected_at"] is None
 
 
-def test_an_unknown_certificate_cannot_open_a_tunnel(stack: Stack) -> None:
-    stranger = MicroCloudClient(stack.mint_token("tun-stranger"), resolve=stack.resolve)
-    tunnel = stranger.tunnel(EmulatedLXD(), interval=DIAL_INTERVAL).start()
-    try:
-        assert wait_for(lambda: bool(tunnel.errors), 10)
-        assert not tunnel.connected
-    finally:
-        tunnel.stop()
-
-    assert "403" in tunnel.errors[0], tunnel.errors
-
-
-def test_a_removed_cluster_cannot_open_a_tunnel(stack: Stack, api: requests.Session) -> None:
-    client = enroll(stack, "tun-removed")
-    assert api.delete(f"{stack.management_url}/1.0/remote-cluster/tun-removed").ok
+def dial_errors(client: MicroCloudClient) -> list[str]:
+    """What the cluster's tunnel logged when it dialled and was refused (it never opens)."""
     tunnel = client.tunnel(EmulatedLXD(), interval=DIAL_INTERVAL).start()
     try:
         assert wait_for(lambda: bool(tunnel.errors), 10)
         assert not tunnel.connected
     finally:
         tunnel.stop()
+    return tunnel.errors
 
-    assert "403" in tunnel.errors[0], tunnel.errors
+
+def test_an_unknown_certificate_cannot_open_a_tunnel(stack: Stack) -> None:
+    stranger = MicroCloudClient(stack.mint_token("tun-stranger"), resolve=stack.resolve)
+
+    errors = dial_errors(stranger)
+
+    assert "HTTP 403" in errors[0], errors
+
+
+def test_a_removed_cluster_cannot_open_a_tunnel(stack: Stack, api: requests.Session) -> None:
+    client = enroll(stack, "tun-removed")
+    assert api.delete(f"{stack.management_url}/1.0/remote-cluster/tun-removed").ok
+
+    errors = dial_errors(client)
+
+    assert "HTTP 403" in errors[0], errors
 
 
 def test_removing_a_cluster_closes_its_open_tunnel(
@@ -371,6 +374,7 @@ def tight_stack(
     env = {
         "MCM_TUNNEL_QUEUE_SIZE": "2",
         "MCM_TUNNEL_PING_INTERVAL": "2",
+        "MCM_TUNNEL_MAX_ANSWER_MIB": "1",
         "MCM_RATE_LIMIT_MANAGEMENT": "100000/minute",
     }
     url = postgres.create_database("tunnel_tight")
@@ -484,3 +488,34 @@ def test_stopping_the_tunnel_process_clears_its_registrations(tight_stack: Stack
         tight_stack.wait_ready("tunnel")
 
     assert not registered(tight_stack, "tun-stop")
+
+
+def test_a_request_body_over_the_management_limit_is_refused_before_the_tunnel(
+    stack: Stack, api: requests.Session
+) -> None:
+    response = through(api, stack, "tun-any", "1.0/instances", method="POST", data=b"x" * 2**21)
+
+    assert response.status_code == 413
+
+
+class HugeLXD:
+    """An LXD whose every answer is `size` bytes of JSON (a very large instance list)."""
+
+    def __init__(self, size: int):
+        self.body = b'{"metadata":"' + b"x" * size + b'"}'
+
+    def __call__(self, request: LXDRequest) -> LXDResponse:
+        return LXDResponse(200, (("Content-Type", "application/json"),), self.body)
+
+
+def test_an_answer_over_the_size_limit_gives_502_and_closes_the_tunnel(tight_stack: Stack) -> None:
+    api = tight_stack.management_session()
+    client = enroll(tight_stack, "tun-huge")
+    with client.tunnel(HugeLXD(2 * 2**20), interval=DIAL_INTERVAL) as tunnel:
+        assert tunnel.wait_connected(10), tunnel.errors
+
+        response = through(api, tight_stack, "tun-huge", "1.0")
+
+        assert tunnel.wait_disconnected(10)
+    assert response.status_code == 502
+    assert response.json()["error"] == "the answer of tun-huge was larger than 1 MiB"

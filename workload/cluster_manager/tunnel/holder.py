@@ -48,6 +48,8 @@ class Tunnel:
     _pending: dict[str, asyncio.Future[Any]] = dataclasses.field(default_factory=dict)
     unmatched: int = 0
     """Answers that matched no waiting request (late, or not a frame)."""
+    failure: BaseException | None = None
+    """Why reading the socket failed (a message over the size limit), once it has."""
 
     async def request(self, frame: dict[str, Any], timeout: float) -> Any:
         """Send `frame` (a request without `uuid`) when its turn comes; the cluster's answer.

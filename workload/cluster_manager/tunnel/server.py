@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from ..client_certificate import certificate_problem, client_fingerprint
 from ..db.pool import Database, DatabaseUnavailable, DbConnection
@@ -196,10 +196,14 @@ class TunnelProcess:
             async for message in socket:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     tunnel.deliver(message.data)
+                elif message.type == WSMsgType.ERROR:  # a message over the size limit, …
+                    tunnel.failure = message.data
+                    break
         finally:
             tunnel.fail_pending()
             self.tunnels.remove(tunnel)
             await self._unregister(tunnel)
+            await tunnel.close(WSCloseCode.MESSAGE_TOO_BIG if _too_big(tunnel) else WSCloseCode.OK)
         return socket
 
     async def _unregister(self, tunnel: Tunnel) -> None:
@@ -347,7 +351,12 @@ def _request_frame(body: Any) -> dict[str, Any]:
     }
 
 
+def _too_big(tunnel: Tunnel) -> bool:
+    failure = tunnel.failure
+    return isinstance(failure, WebSocketError) and failure.code == WSCloseCode.MESSAGE_TOO_BIG
+
+
 def _closed_message(tunnel: Tunnel, max_answer_mib: int) -> str:
-    if tunnel.socket.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+    if _too_big(tunnel):
         return f"the answer of {tunnel.cluster} was larger than {max_answer_mib} MiB"
     return f"the tunnel of {tunnel.cluster} closed before it answered"
