@@ -24,6 +24,7 @@ import requests
 
 from tests.support import raw_tls
 from tests.support.clusters import enroll
+from tests.workload.test_metrics import scrape, value
 from tools import pki
 from tools.lxd import EmulatedLXD, LXDRequest, LXDResponse
 from tools.microcloud import MicroCloudClient
@@ -530,3 +531,13 @@ def test_an_answer_over_the_size_limit_gives_502_and_closes_the_tunnel(tight_sta
         assert tunnel.wait_disconnected(10)
     assert response.status_code == 502
     assert response.json()["error"] == "the answer of tun-huge was larger than 1 MiB"
+
+
+def test_metrics_count_the_clusters_holding_a_tunnel(
+    stack: Stack, open_tunnel: OpenTunnel
+) -> None:
+    before = value(scrape(stack), "mcm_clusters_with_tunnel")
+
+    open_tunnel("tun-metrics")
+
+    assert value(scrape(stack), "mcm_clusters_with_tunnel") == before + 1

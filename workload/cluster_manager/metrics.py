@@ -189,7 +189,11 @@ class _DatabaseGauges(Collector):
         )
         for name, seen in zip(gauges.names, gauges.last_seen, strict=True):
             last.add_metric([name], seen)
-        yield from (enrolled, by_status, tokens, last)
+        tunnels = GaugeMetricFamily(
+            "mcm_clusters_with_tunnel", "Clusters holding a reverse tunnel to one of the units."
+        )
+        tunnels.add_metric([], gauges.tunnels)
+        yield from (enrolled, by_status, tokens, last, tunnels)
 
 
 class _FrontRefusals(Collector):

@@ -338,6 +338,8 @@ class FleetGauges:
     """Unix time of each cluster's last heartbeat, or of its enrollment before the first."""
     valid_tokens: int
     """Join tokens not used yet that still work."""
+    tunnels: int
+    """Clusters holding a reverse tunnel to some unit now."""
     expired_tokens: int
     """Join tokens not used before they expired."""
 
@@ -352,7 +354,8 @@ SELECT count(*) AS clusters, count(*) FILTER (WHERE online) AS online,
     coalesce(array_agg(extract(epoch FROM coalesce(last_heartbeat_at, joined_at))::float8),
              ARRAY[]::float8[]) AS last_seen,
     (SELECT count(*) FROM join_tokens WHERE expires_at > now()) AS valid_tokens,
-    (SELECT count(*) FROM join_tokens WHERE expires_at <= now()) AS expired_tokens
+    (SELECT count(*) FROM join_tokens WHERE expires_at <= now()) AS expired_tokens,
+    count(*) FILTER (WHERE tunnel_connected_at IS NOT NULL) AS tunnels
 FROM f
 """
 
