@@ -25,7 +25,6 @@ from actions import ClusterManagerActions
 from charm_config import CharmConfig, InvalidOption
 from connector_identity import ConnectorIdentityStore
 from constants import (
-    APP_SERVICES,
     CA_RELATION,
     CERTIFICATES_RELATION,
     CONNECTOR_PORT,
@@ -47,8 +46,8 @@ from ingress import build_route_config, unit_address
 from observability import RELATIONS as OBSERVABILITY_RELATIONS
 from observability import Observability
 from oidc import OAUTH_RELATION, OIDCLogin
-from pebble_layer import LAYER_NAME, build_layer, is_planned, retirement
-from plan import service_changes, workload_files
+from pebble_layer import LAYER_NAME, build_layer, is_planned, layer_services, retirement
+from plan import plans_tunnel, service_changes, workload_files
 from tls import ManagementTLS
 from tunnel_secret import TunnelSecretStore
 from workload import (
@@ -149,7 +148,7 @@ class ClusterManagerCharm(ops.CharmBase):
             self.workload.prepare_directories()
             changed = self.workload.sync_files(workload_files(facts))
             if self._ensure_schema(facts):
-                self._apply_layer(changed)
+                self._apply_layer(changed, plans_tunnel(facts))
                 # The outcome of the plan: what runs now.
                 stopped, failing = self._service_health()
                 self._snapshot = dataclasses.replace(
@@ -278,7 +277,7 @@ class ClusterManagerCharm(ops.CharmBase):
         if (
             facts.schema_migrated
             and MANAGEMENT_SERVICE in self.workload.running_services()
-            and is_planned(self.container.get_plan())
+            and is_planned(self.container.get_plan(), plans_tunnel(facts))
         ):
             return True
         settings = self.workload.settings() or {}
@@ -296,40 +295,50 @@ class ClusterManagerCharm(ops.CharmBase):
         self._snapshot = dataclasses.replace(facts, schema_migrated=True)
         return True
 
-    def _apply_layer(self, changed: set[str]) -> None:
-        """Plan the layer; restart or reload only the services whose files changed."""
+    def _apply_layer(self, changed: set[str], tunnel: bool) -> None:
+        """Plan the layer; restart or reload only the running services whose files changed."""
         plan = self.container.get_plan()
-        if not is_planned(plan):
-            self._plan(plan)
-            return
-        changes = service_changes(changed, self.workload.running_services())
+        planned = is_planned(plan, tunnel)
+        services = layer_services(tunnel)
+        if not planned:
+            self.container.add_layer(LAYER_NAME, build_layer(tunnel), combine=True)
+            if self._retire(plan, services):
+                return
+        changes = service_changes(changed, self.workload.running_services(), services)
         if changes.reload_front:
             self.container.send_signal("SIGUSR2", FRONT_SERVICE)
         if changes.restart:
             self.container.restart(*changes.restart)
-        if changes.start:
+        if not planned:
+            # Starts what the layer adds (the tunnel, once its secret came) and restarts what
+            # it redefined; the rest keeps running.
+            self.container.replan()
+        elif changes.start:
             self.container.start(*changes.start)
 
-    def _plan(self, plan: ops.pebble.Plan) -> None:
-        """Add the layer and start it, retiring what an older revision planned, if anything."""
-        self.container.add_layer(LAYER_NAME, build_layer(), combine=True)
+    def _retire(self, plan: ops.pebble.Plan, services: tuple[str, ...]) -> bool:
+        """Retire what an older revision planned, then restart `services`; False if nothing."""
         retired = retirement(plan)
         if not retired.services and not retired.checks:
-            self.container.replan()
-            return
+            return False
         self.container.add_layer(LAYER_NAME, retired, combine=True)
         if stale := sorted(set(retired.services) & self.workload.running_services()):
             self.container.stop(*stale)
         # Not a replan: Pebble restarts every service whose definition changed, retired ones
         # included, which would run the old front next to HAProxy on the same ports.
-        self.container.restart(FRONT_SERVICE, *APP_SERVICES)
+        self.container.restart(*services)
+        return True
 
     def _serving(self) -> bool:
-        """Return whether every service runs, so that Traefik and the other units may call us."""
+        """Return whether the layer's services run: Traefik and the other units may call us.
+
+        Without the tunnel secret that is all but the tunnel: a cluster's dial here fails, and
+        it dials again.
+        """
         if not self.container.can_connect():
             return False
         running = self.workload.running_services()
-        return all(name in running for name in (FRONT_SERVICE, *APP_SERVICES))
+        return all(name in running for name in layer_services(plans_tunnel(self.facts())))
 
     def _publish_unit_address(self, serving: bool) -> None:
         """Tell the leader, through the peer relation, whether Traefik may send us traffic.

@@ -5,6 +5,8 @@ health listener on 127.0.0.1:8081; the management and connector gunicorn apps li
 sockets; the tunnel process holds the clusters' websockets behind the front and listens for the
 other units' forwarded requests on its own TLS port (9445). Every setting reaches them through
 the env file named by MCM_ENV_FILE, so a change of settings changes that file, not this layer.
+The tunnel service and its checks are left out until the unit has the units' shared secret
+(a unit refreshed before the leader created it serves everything else meanwhile).
 
 Pebble cannot remove a service or a check from its plan: it forgets them only when the
 container restarts, as it does on `juju refresh` (the pod is re-created). Should a plan still
@@ -63,8 +65,13 @@ def _app_service(name: str, summary: str = "gunicorn on a unix socket") -> ops.p
     }
 
 
-def build_layer() -> ops.pebble.Layer:
-    """Return the layer with the four services and their alive and ready checks."""
+def build_layer(tunnel: bool) -> ops.pebble.Layer:
+    """Return the layer with the services and their alive and ready checks.
+
+    Args:
+        tunnel: whether the unit has the tunnel secret, without which `serve tunnel` refuses
+            to start: the tunnel service and its checks are planned only then.
+    """
     front: ops.pebble.ServiceDict = {
         "override": "replace",
         "summary": "HAProxy: TLS for the management API and the cluster connector",
@@ -73,38 +80,47 @@ def build_layer() -> ops.pebble.Layer:
         "startup": "enabled",
         "on-check-failure": {"haproxy-alive": "restart"},
     }
+    services: dict[str, ops.pebble.ServiceDict] = {
+        FRONT_SERVICE: front,
+        MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
+        CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
+    }
+    checks: dict[str, ops.pebble.CheckDict] = {
+        "haproxy-alive": _http_check("alive", "/health/haproxy"),
+        "management-alive": _http_check("alive", "/health/management"),
+        "management-ready": _http_check("ready", "/ready/management"),
+        "connector-alive": _http_check("alive", "/health/connector"),
+        "connector-ready": _http_check("ready", "/ready/connector"),
+    }
+    if tunnel:
+        services[TUNNEL_SERVICE] = _app_service(
+            TUNNEL_SERVICE, f"asyncio: the clusters' websockets, TLS on {TUNNEL_PORT}"
+        )
+        checks["tunnel-alive"] = _http_check("alive", "/health/tunnel")
+        checks["tunnel-ready"] = _http_check("ready", "/ready/tunnel")
     layer: ops.pebble.LayerDict = {
         "summary": "MicroCloud Cluster Manager",
         "description": "HAProxy in front of the management, connector and tunnel processes",
-        "services": {
-            FRONT_SERVICE: front,
-            MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
-            CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
-            TUNNEL_SERVICE: _app_service(
-                TUNNEL_SERVICE, f"asyncio: the clusters' websockets, TLS on {TUNNEL_PORT}"
-            ),
-        },
-        "checks": {
-            "haproxy-alive": _http_check("alive", "/health/haproxy"),
-            "management-alive": _http_check("alive", "/health/management"),
-            "management-ready": _http_check("ready", "/ready/management"),
-            "connector-alive": _http_check("alive", "/health/connector"),
-            "connector-ready": _http_check("ready", "/ready/connector"),
-            "tunnel-alive": _http_check("alive", "/health/tunnel"),
-            "tunnel-ready": _http_check("ready", "/ready/tunnel"),
-        },
+        "services": services,
+        "checks": checks,
     }
     return ops.pebble.Layer(layer)
+
+
+def layer_services(tunnel: bool) -> tuple[str, ...]:
+    """Return the names of the layer's services, the front first (the order they start in)."""
+    return tuple(build_layer(tunnel).services)
 
 
 def retirement(plan: ops.pebble.Plan) -> ops.pebble.Layer:
     """Return the overrides that retire what `plan` holds from an older revision; empty once done.
 
-    A service this layer does not define is disabled (merged: it keeps the command Pebble
+    A service this revision does not define is disabled (merged: it keeps the command Pebble
     requires of every service) and a check becomes `RETIRED_CHECK`. The image defines no
     services and the logging layer only log targets, so everything else is an older revision's.
+    The tunnel is this revision's even while a unit without its secret leaves it out.
     """
-    layer = build_layer()
+    layer = build_layer(tunnel=True)
     services: dict[str, ops.pebble.ServiceDict] = {
         name: {"override": "merge", "startup": "disabled"}
         for name, service in plan.services.items()
@@ -118,9 +134,12 @@ def retirement(plan: ops.pebble.Plan) -> ops.pebble.Layer:
     return ops.pebble.Layer({"services": services, "checks": checks})
 
 
-def is_planned(plan: ops.pebble.Plan) -> bool:
-    """Return whether `plan` holds this layer, and nothing of an older revision that still acts."""
-    layer = build_layer()
+def is_planned(plan: ops.pebble.Plan, tunnel: bool) -> bool:
+    """Return whether `plan` holds `build_layer(tunnel)` and nothing an older revision left acting.
+
+    A tunnel planned while its secret was there may stay: Pebble cannot remove it.
+    """
+    layer = build_layer(tunnel)
     retired = retirement(plan)
     return (
         all(plan.services.get(name) == service for name, service in layer.services.items())

@@ -7,7 +7,7 @@ operations here, and applies them; nothing in this module talks to Juju or Pebbl
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Set
+from collections.abc import Sequence, Set
 
 from constants import (
     APP_SERVICES,
@@ -36,13 +36,21 @@ RELOAD_FRONT_ON = frozenset(
 """Files HAProxy rereads on SIGUSR2, without dropping connections."""
 
 
+def plans_tunnel(facts: Facts) -> bool:
+    """Whether the layer holds the tunnel service: once the unit has the units' shared secret.
+
+    Until then (a unit refreshed before the leader created it) everything else runs.
+    """
+    return facts.tunnel_secret is not None
+
+
 def workload_files(facts: Facts) -> list[WorkloadFile]:
     """Every file of the container, as the facts want it (the prerequisites have passed)."""
     config, tls, identity = facts.config, facts.management_tls, facts.connector_identity
-    url, secret = facts.database_url, facts.tunnel_secret
-    assert config and url and tls and identity and secret  # noqa: S101 (PREREQUISITES)
+    url = facts.database_url
+    assert config and url and tls and identity  # noqa: S101 (PREREQUISITES)
     env = render_env(config, url, facts.remote_write_urls)
-    env.update(tunnel_env(secret, facts.unit_address))
+    env.update(tunnel_env(facts.tunnel_secret, facts.unit_address))
     if facts.oidc is not None:
         env.update(facts.oidc.to_env(config.management_api_domain))
     trust = facts.ca_bundle + (facts.oidc.ca_chain if facts.oidc else "")
@@ -67,15 +75,16 @@ class ServiceChanges:
     start: tuple[str, ...] = ()
 
 
-def service_changes(changed: Set[str], running: Set[str]) -> ServiceChanges:
-    """Restart or reload only what depends on the changed files; start what does not run."""
-    restart = APP_SERVICES if changed & RESTART_APPS_ON else ()
+def service_changes(
+    changed: Set[str], running: Set[str], planned: Sequence[str]
+) -> ServiceChanges:
+    """Restart or reload only what runs and depends on the changed files; start what does not.
+
+    `planned` names the layer's services (`layer_services`), the front first.
+    """
+    stale = bool(changed & RESTART_APPS_ON)
     return ServiceChanges(
         reload_front=bool(changed & RELOAD_FRONT_ON) and FRONT_SERVICE in running,
-        restart=restart,
-        start=tuple(
-            name
-            for name in (FRONT_SERVICE, *APP_SERVICES)
-            if name not in running and name not in restart
-        ),
+        restart=tuple(n for n in planned if stale and n in APP_SERVICES and n in running),
+        start=tuple(n for n in planned if n not in running),
     )

@@ -46,7 +46,8 @@ class Facts:
     """The CA certificates received over `receive-ca-cert` (PEM), trusted for outgoing TLS."""
     connector_identity: ConnectorIdentity | None
     tunnel_secret: str | None = dataclasses.field(repr=False)
-    """The secret the units' tunnel processes share, None until the leader created it."""
+    """The secret the units' tunnel processes share, None until the leader created it (the
+    unit then serves without its tunnel service)."""
     unit_address: str
     """This unit's address as the peer relation publishes it; the other units reach its
     tunnel process there."""
@@ -143,10 +144,20 @@ def connector_identity_ready(facts: Facts) -> ops.StatusBase | None:
 
 
 def tunnel_secret_ready(facts: Facts) -> ops.StatusBase | None:
-    """The secret the units' tunnel processes share exists."""
-    if facts.tunnel_secret is None:
-        return _created_by_leader(facts, "tunnel secret")
-    return None
+    """The secret the units' tunnel processes share exists; until then no tunnel service runs.
+
+    Not Active, as clusters cannot open a tunnel to the unit nor can it forward to the other
+    units' tunnels, but saying that the rest serves: a non-leader refreshed before the leader
+    shows it until the leader's own refresh creates the secret.
+    """
+    if facts.tunnel_secret is not None:
+        return None
+    if facts.is_leader:
+        return ops.MaintenanceStatus("creating the tunnel secret; serving without reverse tunnels")
+    return ops.WaitingStatus(
+        "waiting for the leader to create the tunnel secret; serving without reverse tunnels"
+        f" (juju status {facts.app_name})"
+    )
 
 
 def _created_by_leader(facts: Facts, what: str) -> ops.StatusBase:
@@ -226,15 +237,19 @@ PREREQUISITES: tuple[Check, ...] = (
     certificates_related,
     certificate_issued,
     connector_identity_ready,
-    tunnel_secret_ready,
 )
 """What the workload files need; the reconcile writes nothing until all pass."""
 
 SERVING: tuple[Check, ...] = (schema_migrated,)
 """What the services need on top of the prerequisites before they start."""
 
-ADVISORY: tuple[Check, ...] = (connector_domain_matches, ingress_related, login_configured)
-"""What the operator must fix although the unit serves (or will serve) without it."""
+ADVISORY: tuple[Check, ...] = (
+    connector_domain_matches,
+    ingress_related,
+    tunnel_secret_ready,
+    login_configured,
+)
+"""What the unit serves (or will serve) without, until the operator (or the leader) fixes it."""
 
 
 def failures(checks: Sequence[Check], facts: Facts) -> list[ops.StatusBase]:

@@ -59,17 +59,18 @@ def render_env(
     }
 
 
-def tunnel_env(secret: str, internal_address: str) -> dict[str, str]:
+def tunnel_env(secret: str | None, internal_address: str) -> dict[str, str]:
     """Return the tunnel process's settings: the units' shared secret and where they reach us.
 
     The other units forward requests for the tunnels this unit holds to
     `internal_address:TUNNEL_PORT`, the address this unit publishes in the peer relation.
+    Without the secret (None until the leader created it) there is no MCM_TUNNEL_SECRET: the
+    tunnel service is not planned, and the management app refuses to forward.
     """
-    return {
-        "MCM_TUNNEL_SECRET": secret,
-        "MCM_INTERNAL_ADDRESS": internal_address,
-        "MCM_TUNNEL_PORT": str(TUNNEL_PORT),
-    }
+    env = {"MCM_INTERNAL_ADDRESS": internal_address, "MCM_TUNNEL_PORT": str(TUNNEL_PORT)}
+    if secret is not None:
+        env["MCM_TUNNEL_SECRET"] = secret
+    return env
 
 
 def front_settings(config: CharmConfig, proxy_protocol: bool) -> FrontSettings:

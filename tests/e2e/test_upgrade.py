@@ -141,9 +141,9 @@ def test_every_unit_runs_anew_from_an_empty_container_on_the_new_layer(
 ) -> None:
     for number, unit in refreshed.units.items():
         assert refreshed.charm.pods[number] == 1
-        assert set(unit.pids) == set(before.pids[number]) == set(build_layer().services)
+        assert set(unit.pids) == set(before.pids[number]) == set(build_layer(tunnel=True).services)
         assert all(unit.pids[name] != before.pids[number][name] for name in unit.pids)
-        assert unit.plan["services"] == build_layer().to_dict().get("services")
+        assert unit.plan["services"] == build_layer(tunnel=True).to_dict().get("services")
 
 
 def test_both_units_are_active_after_the_refresh(refreshed: Deployment) -> None:

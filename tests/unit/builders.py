@@ -47,6 +47,11 @@ MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
 SERVICES = ("haproxy", "management", "connector", "tunnel")
 APP_SECRET_LABELS = ("connector-identity", "tunnel-secret")
 """The application secrets the leader creates and every unit reads."""
+WITHOUT_TUNNELS = testing.WaitingStatus(
+    "waiting for the leader to create the tunnel secret; serving without reverse tunnels"
+    f" (juju status {APP})"
+)
+"""The status of a unit that serves all but the tunnel, for want of its secret."""
 
 
 def load_yaml(name: str) -> dict:

@@ -1,4 +1,4 @@
-"""The reverse tunnel's charm side: the shared secret, the tunnel settings, the internal port."""
+"""The reverse tunnel's charm side: the shared secret, units still without it, the settings."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import string
 
 import pytest
 import yaml
-from ops import testing
+from ops import pebble, testing
 
+from oidc import NOT_CONFIGURED
+from pebble_layer import build_layer, layer_services
+from plan import ServiceChanges, service_changes
 from tests.unit.builders import (
-    APP,
     CONTAINER,
+    WITHOUT_TUNNELS,
     Deployment,
     SigningCA,
     deploy,
@@ -21,6 +24,7 @@ from tests.unit.builders import (
     replace_relation,
     workload_file,
 )
+from tests.unit.conftest import PebbleCalls
 from workload import parse_env_file
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
@@ -98,19 +102,44 @@ def test_leader_republishes_its_secret_when_the_id_is_missing_instead_of_replaci
     assert out.get_relation(peers.id).local_app_data["tunnel-secret-id"] == secret.id
 
 
-def test_non_leader_waits_for_the_secret_then_uses_it(ctx, ca: SigningCA):
+def test_layer_without_the_secret_lacks_only_the_tunnel_service_and_its_checks():
+    full, without = build_layer(tunnel=True), build_layer(tunnel=False)
+
+    assert without.services == {n: s for n, s in full.services.items() if n != "tunnel"}
+    assert without.checks == {
+        n: c for n, c in full.checks.items() if n not in ("tunnel-alive", "tunnel-ready")
+    }
+    assert (without.summary, without.description) == (full.summary, full.description)
+
+
+def test_non_leader_without_the_secret_serves_everything_but_the_tunnel(ctx, ca: SigningCA):
+    leader = deploy(ctx, ca)
+
+    waiting = follower(ctx, ca, leader, peer_app_data=without_tunnel_secret(leader))
+
+    assert waiting.state.unit_status == WITHOUT_TUNNELS
+    plan, layer = waiting.container.plan, build_layer(tunnel=False)
+    assert (plan.services, plan.checks) == (layer.services, layer.checks)
+    statuses = {name: s.value for name, s in waiting.container.service_statuses.items()}
+    assert statuses == dict.fromkeys(("haproxy", "management", "connector"), "active")
+    env = env_of(waiting.state)
+    assert "MCM_TUNNEL_SECRET" not in env
+    assert env["MCM_INTERNAL_ADDRESS"] == peer_address(0)
+    # Traefik may route to it: it serves the management API and the connector.
+    assert waiting.relation(waiting.peers).local_unit_data["address"] == peer_address(0)
+
+
+def test_non_leader_gains_the_tunnel_once_the_secret_is_published_leaving_haproxy_alone(
+    ctx, ca: SigningCA, pebble_calls: PebbleCalls
+):
     leader = deploy(ctx, ca)
     waiting = follower(ctx, ca, leader, peer_app_data=without_tunnel_secret(leader))
-    assert waiting.state.unit_status == testing.WaitingStatus(
-        f"waiting for the leader to create the tunnel secret (juju status {APP})"
-    )
-    assert not workload_file(waiting.container, ENV_FILE).exists()
-    assert waiting.container.plan.services == {}
     published = dataclasses.replace(
         waiting.relation(waiting.peers),
         local_app_data=dict(leader.relation(leader.peers).local_app_data),
         peers_data={1: {"address": peer_address(1)}},
     )
+    pebble_calls.calls.clear()
 
     out = ctx.run(
         ctx.on.relation_changed(published, remote_unit=1),
@@ -118,8 +147,29 @@ def test_non_leader_waits_for_the_secret_then_uses_it(ctx, ca: SigningCA):
     )
 
     assert env_of(out)["MCM_TUNNEL_SECRET"] == shared_secret(leader.state)
-    assert "tunnel" in out.get_container(CONTAINER).plan.services
-    assert out.unit_status.name == "active"
+    container = out.get_container(CONTAINER)
+    assert container.plan.services == build_layer(tunnel=True).services
+    assert container.plan.checks == build_layer(tunnel=True).checks
+    assert container.service_statuses["tunnel"] == pebble.ServiceStatus.ACTIVE
+    # The apps read the env file that gained the secret (the management app forwards with
+    # it); HAProxy's inputs did not change: neither restarted nor reloaded.
+    assert pebble_calls.calls == [("restart", ("management", "connector")), ("replan", ())]
+    assert out.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
+    pebble_calls.calls.clear()
+
+    ctx.run(ctx.on.update_status(), out)
+
+    assert pebble_calls.calls == []
+
+
+def test_service_changes_start_the_tunnel_only_when_the_layer_has_it():
+    running = {"haproxy", "management", "connector"}
+
+    without = service_changes({ENV_FILE}, running, layer_services(tunnel=False))
+    gained = service_changes({ENV_FILE}, running, layer_services(tunnel=True))
+
+    assert without == ServiceChanges(restart=("management", "connector"))
+    assert gained == ServiceChanges(restart=("management", "connector"), start=("tunnel",))
 
 
 # The settings and the port

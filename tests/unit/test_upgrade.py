@@ -18,13 +18,13 @@ import pytest
 from ops import pebble, testing
 
 from oidc import NOT_CONFIGURED
-from pebble_layer import RETIRED_CHECK, build_layer, is_planned, retirement
+from pebble_layer import RETIRED_CHECK, build_layer, is_planned, layer_services, retirement
 from tests.unit.builders import (
-    APP,
     CONTAINER,
     DB_ENDPOINT,
     PREVIOUS_SCHEMA_VERSION,
     SERVICES,
+    WITHOUT_TUNNELS,
     Deployment,
     SigningCA,
     cli,
@@ -32,6 +32,8 @@ from tests.unit.builders import (
     older_revision,
     previous_layer,
     replace_container,
+    replace_relation,
+    tunnel_secret,
     workload_file,
 )
 from workload import parse_env_file
@@ -44,6 +46,7 @@ CONTAINERS = pytest.mark.parametrize(
     [(True, False), (False, True), (False, False)],
     ids=["pod-replaced", "old-plan-running", "old-plan-stopped"],
 )
+TUNNEL = pytest.mark.parametrize("tunnel", [True, False], ids=["tunnel", "no-tunnel-secret"])
 OLD_PLAN = pytest.mark.parametrize(
     "old_services_running", [True, False], ids=["old-plan-running", "old-plan-stopped"]
 )
@@ -150,7 +153,7 @@ def test_upgrade_keeps_the_connector_secret_its_content_and_its_fingerprint(
 
 def layer_before_the_tunnel() -> pebble.Layer:
     """Return the layer of the revision before the tunnel: today's, less its service and checks."""
-    layer = build_layer()
+    layer = build_layer(tunnel=True)
     services = {name: s.to_dict() for name, s in layer.services.items() if name != "tunnel"}
     checks = {name: c.to_dict() for name, c in layer.checks.items() if "tunnel" not in name}
     return pebble.Layer({"services": services, "checks": checks})
@@ -172,7 +175,7 @@ def test_running_plan_from_before_the_tunnel_gains_it_by_a_replan(
     out = ctx.run(ctx.on.upgrade_charm(), replace_container(deployment.state, container))
 
     plan = out.get_container(CONTAINER).plan
-    assert plan.services["tunnel"] == build_layer().services["tunnel"]
+    assert plan.services["tunnel"] == build_layer(tunnel=True).services["tunnel"]
     assert {"tunnel-alive", "tunnel-ready"} <= set(plan.checks)
     # Pebble's replan starts what is new and restarts only what changed: nothing else here.
     assert [op for op, _ in container_calls.calls] == ["exec", "add_layer", "replan"]
@@ -195,14 +198,14 @@ def test_leader_upgrade_creates_the_tunnel_secret_and_writes_it(
 
 
 @CONTAINERS
-def test_non_leader_upgraded_before_the_leader_waits_and_leaves_its_container_alone(
+def test_non_leader_upgraded_before_the_leader_serves_all_but_the_tunnel(
     ctx,
     ca: SigningCA,
     container_calls: ContainerCalls,
     pod_replaced: bool,
     old_services_running: bool,
 ):
-    before, out = refreshed(
+    _, out = refreshed(
         ctx,
         ca,
         container_calls,
@@ -212,13 +215,62 @@ def test_non_leader_upgraded_before_the_leader_waits_and_leaves_its_container_al
         tunnel_secret_created=False,
     )
 
-    assert out.unit_status == testing.WaitingStatus(
-        f"waiting for the leader to create the tunnel secret (juju status {APP})"
-    )
-    assert container_calls.calls == []
+    assert out.unit_status == WITHOUT_TUNNELS
     container = out.get_container(CONTAINER)
-    assert container.plan.to_dict() == before.container.plan.to_dict()
-    assert container.service_statuses == before.container.service_statuses
+    for name, service in build_layer(tunnel=False).services.items():
+        assert container.plan.services[name] == service
+    assert "tunnel" not in container.plan.services
+    assert not {"tunnel-alive", "tunnel-ready"} & set(container.plan.checks)
+    serving = {name for name, s in container.service_statuses.items() if s.value == "active"}
+    assert serving == set(layer_services(tunnel=False))
+    assert container_calls.of("exec") == []  # the leader migrates
+    env = parse_env_file(workload_file(container, ENV_FILE).read_text())
+    assert "MCM_TUNNEL_SECRET" not in env
+    assert env["MCM_DATABASE_URL"] == DATABASE_URL
+
+
+@CONTAINERS
+def test_non_leader_gains_the_tunnel_once_the_upgraded_leader_publishes_its_secret(
+    ctx,
+    ca: SigningCA,
+    container_calls: ContainerCalls,
+    pod_replaced: bool,
+    old_services_running: bool,
+):
+    before, upgraded = refreshed(
+        ctx,
+        ca,
+        leader=False,
+        pod_replaced=pod_replaced,
+        old_services_running=old_services_running,
+        tunnel_secret_created=False,
+    )
+    secret = tunnel_secret()
+    peers = dataclasses.replace(
+        upgraded.get_relation(before.peers.id),
+        local_app_data={**peer_app_data(before, upgraded), "tunnel-secret-id": secret.id},
+    )
+    state = replace_relation(
+        dataclasses.replace(upgraded, secrets={*upgraded.secrets, secret}), peers
+    )
+    container_calls.calls.clear()
+
+    out = ctx.run(ctx.on.relation_changed(peers, remote_unit=1), state)
+
+    container = out.get_container(CONTAINER)
+    assert container.plan.services["tunnel"] == build_layer(tunnel=True).services["tunnel"]
+    assert {"tunnel-alive", "tunnel-ready"} <= set(container.plan.checks)
+    assert container.service_statuses["tunnel"] == pebble.ServiceStatus.ACTIVE
+    env = parse_env_file(workload_file(container, ENV_FILE).read_text())
+    assert env["MCM_TUNNEL_SECRET"] == secret.latest_content["tunnel-secret"]
+    # HAProxy keeps serving untouched; the apps restart once, on the env file that gained
+    # the secret; the replan starts the tunnel.
+    assert container_calls.calls == [
+        ("add_layer", ("cluster-manager",)),
+        ("restart", ("management", "connector")),
+        ("replan", ()),
+    ]
+    assert out.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
 
 
 # The database
@@ -305,8 +357,8 @@ def test_replaced_pod_gets_exactly_the_new_layer_and_runs_it(
 
     container = out.get_container(CONTAINER)
     assert container.plan.to_dict() == {
-        "services": build_layer().to_dict().get("services"),
-        "checks": build_layer().to_dict().get("checks"),
+        "services": build_layer(tunnel=True).to_dict().get("services"),
+        "checks": build_layer(tunnel=True).to_dict().get("checks"),
     }
     assert container_calls.of("replan") == [()]
     assert {name: s.value for name, s in container.service_statuses.items()} == dict.fromkeys(
@@ -325,9 +377,9 @@ def test_old_front_is_stopped_and_disabled_and_the_new_layer_started_by_name(
 
     container = out.get_container(CONTAINER)
     plan = container.plan
-    for name, service in build_layer().services.items():
+    for name, service in build_layer(tunnel=True).services.items():
         assert plan.services[name] == service
-    for name, check in build_layer().checks.items():
+    for name, check in build_layer(tunnel=True).checks.items():
         assert plan.checks[name] == check
     assert plan.services["nginx"].startup == "disabled"
     assert container.service_statuses["nginx"] == pebble.ServiceStatus.INACTIVE
@@ -421,7 +473,7 @@ def plan_of(*layers: pebble.Layer) -> pebble.Plan:
 
 
 def test_retirement_disables_the_services_and_disarms_the_checks_the_layer_lacks():
-    plan = plan_of(previous_layer(), build_layer())
+    plan = plan_of(previous_layer(), build_layer(tunnel=True))
 
     retired = retirement(plan)
 
@@ -429,26 +481,37 @@ def test_retirement_disables_the_services_and_disarms_the_checks_the_layer_lacks
         "services": {"nginx": {"override": "merge", "startup": "disabled"}},
         "checks": {"nginx-alive": RETIRED_CHECK},
     }
-    assert not is_planned(plan)
+    assert not is_planned(plan, tunnel=True)
 
 
-def test_a_plan_with_the_older_revision_retired_is_planned():
-    plan = plan_of(previous_layer(), build_layer())
+@TUNNEL
+def test_a_plan_with_the_older_revision_retired_is_planned(tunnel: bool):
+    plan = plan_of(previous_layer(), build_layer(tunnel))
 
-    retired = plan_of(previous_layer(), build_layer(), retirement(plan))
+    retired = plan_of(previous_layer(), build_layer(tunnel), retirement(plan))
 
     assert retirement(retired).to_dict() == {}
-    assert is_planned(retired)
+    assert is_planned(retired, tunnel)
 
 
-def test_a_plan_from_before_the_tunnel_retires_nothing_but_is_not_planned():
-    plan = plan_of(layer_before_the_tunnel())
+def test_a_plan_without_the_tunnel_retires_nothing_and_is_planned_only_without_its_secret():
+    plan = plan_of(build_layer(tunnel=False))
+
+    assert plan_of(layer_before_the_tunnel()).to_dict() == plan.to_dict()
+    assert retirement(plan).to_dict() == {}
+    assert is_planned(plan, tunnel=False)
+    assert not is_planned(plan, tunnel=True)
+
+
+def test_a_planned_tunnel_is_never_retired_even_without_its_secret():
+    plan = plan_of(build_layer(tunnel=True))
 
     assert retirement(plan).to_dict() == {}
-    assert not is_planned(plan)
+    assert is_planned(plan, tunnel=True)
+    # Pebble cannot remove it: planning again would change nothing.
+    assert is_planned(plan, tunnel=False)
 
 
-def test_todays_plan_retires_nothing():
-    assert retirement(plan_of(build_layer())).to_dict() == {}
-    assert is_planned(plan_of(build_layer()))
-    assert not is_planned(plan_of(previous_layer()))
+@TUNNEL
+def test_the_older_revisions_plan_is_never_planned(tunnel: bool):
+    assert not is_planned(plan_of(previous_layer()), tunnel)

@@ -53,7 +53,7 @@ def app_service(name: str, summary: str = "gunicorn on a unix socket") -> dict:
 
 
 def test_layer_runs_haproxy_both_apps_and_the_tunnel_with_alive_and_ready_checks():
-    layer = build_layer()
+    layer = build_layer(tunnel=True)
 
     assert layer.to_dict() == {
         "summary": "MicroCloud Cluster Manager",
@@ -87,8 +87,8 @@ def test_ready_unit_plans_the_layer_and_runs_every_service(ctx, ca: SigningCA):
 
     container = deployment.container
     assert container.plan.to_dict() == {
-        "services": build_layer().to_dict().get("services"),
-        "checks": build_layer().to_dict().get("checks"),
+        "services": build_layer(tunnel=True).to_dict().get("services"),
+        "checks": build_layer(tunnel=True).to_dict().get("checks"),
     }
     assert {
         name: status.value for name, status in container.service_statuses.items()

@@ -80,8 +80,9 @@ def send_through_tunnel(
 
     Raises:
         APIError: 400 for a path outside `/1.0`, 404 for an unknown cluster, 503 without a
-            tunnel (or when its unit cannot be reached, or its queue is full), 504 when the
-            cluster does not answer in time, 502 for an answer that is not a tunnel frame.
+            tunnel (or when its unit cannot be reached, or its queue is full, or this unit has
+            no tunnel secret yet), 504 when the cluster does not answer in time, 502 for an
+            answer that is not a tunnel frame.
     """
     if method not in METHODS:
         raise APIError(405, f"method must be one of {', '.join(METHODS)}")
@@ -91,6 +92,9 @@ def send_through_tunnel(
     route = tunnel_route(database, cluster)
     if route.holder is None:
         raise APIError(503, f"remote cluster {cluster} has no active tunnel")
+    if not settings.tunnel_secret:
+        # A unit refreshed before the leader created the secret: the holder would refuse it.
+        raise APIError(503, "this unit has no tunnel secret yet")
     headers: dict[str, str] = {}
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
