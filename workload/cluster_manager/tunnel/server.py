@@ -51,9 +51,9 @@ from .holder import Tunnel, TunnelBusy, TunnelClosed, Tunnels, TunnelTimeout
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "tunnel.sock"
-STOP_CLOSE_SECONDS = 3
-"""How long a stopping process waits for the clusters to answer its close frames (Pebble sends
-SIGKILL 5 s after SIGTERM)."""
+STOP_CLOSE_SECONDS = 1
+"""How long a stopping process waits for the clusters to echo its close frames, and then for
+each listener's handlers to end: well inside the 5 s Pebble gives before SIGKILL."""
 _MIB = 1024 * 1024
 T = TypeVar("T")
 
@@ -117,7 +117,7 @@ class TunnelProcess:
         app.router.add_route("*", TUNNEL_PATH, self._accept)
         app.router.add_get("/healthz", self._alive)
         app.router.add_get("/1.0/status", self._ready)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_CLOSE_SECONDS)
         await runner.setup()
         path = self.settings.run_dir / SOCKET_NAME
         path.unlink(missing_ok=True)
@@ -129,7 +129,7 @@ class TunnelProcess:
         app = web.Application(client_max_size=self.settings.tunnel_max_answer_mib * _MIB)
         app.router.add_post(FORWARD_PATH, self._forward)
         app.router.add_delete(FORWARD_PATH, self._drop)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_CLOSE_SECONDS)
         await runner.setup()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
