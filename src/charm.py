@@ -320,7 +320,7 @@ class ClusterManagerCharm(ops.CharmBase):
         self.container.restart(FRONT_SERVICE, *APP_SERVICES)
 
     def _serving(self) -> bool:
-        """Return whether all three services run, so that Traefik may send us traffic."""
+        """Return whether every service runs, so that Traefik may send us traffic."""
         if not self.container.can_connect():
             return False
         running = self.workload.running_services()

@@ -19,7 +19,10 @@ FRONT_SERVICE = "haproxy"
 """The TLS front (design D1): HAProxy, master and workers in one Pebble service."""
 MANAGEMENT_SERVICE = "management"
 CONNECTOR_SERVICE = "connector"
-APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE)
+FORWARDER_SERVICE = "forwarder"
+"""Parses and pushes the clusters' LXD metrics to remote write, apart from the connector."""
+APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE, FORWARDER_SERVICE)
+"""The workload's Python services: they read the env file, so they restart when it changes."""
 
 MANAGEMENT_PORT = 8443
 CONNECTOR_PORT = 9443

@@ -1,8 +1,9 @@
 """The Pebble layer of the cluster-manager container, as a pure function.
 
-Three services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
+Four services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
 health listener on 127.0.0.1:8081; the management and connector gunicorn apps listen on unix
-sockets. Every setting reaches the apps through the env file named by MCM_ENV_FILE, so a
+sockets; the forwarder takes the clusters' LXD metrics from the connector (a unix socket) to
+remote write. Every setting reaches the apps through the env file named by MCM_ENV_FILE, so a
 change of settings changes that file, not this layer.
 
 Pebble cannot remove a service or a check from its plan: it forgets them only when the
@@ -18,6 +19,7 @@ import ops
 from constants import (
     CONNECTOR_SERVICE,
     ENV_FILE,
+    FORWARDER_SERVICE,
     FRONT_CONFIG,
     FRONT_SERVICE,
     HEALTH_PORT,
@@ -60,8 +62,19 @@ def _app_service(name: str) -> ops.pebble.ServiceDict:
     }
 
 
+def _forwarder_service() -> ops.pebble.ServiceDict:
+    return {
+        "override": "replace",
+        "summary": "cluster manager forwarder (LXD metrics to remote write)",
+        "command": "python3 -m cluster_manager.forwarding",
+        "startup": "enabled",
+        "environment": {"MCM_ENV_FILE": ENV_FILE},
+        "on-check-failure": {f"{FORWARDER_SERVICE}-alive": "restart"},
+    }
+
+
 def build_layer() -> ops.pebble.Layer:
-    """Return the layer with the three services and their alive and ready checks."""
+    """Return the layer with the four services and their alive and ready checks."""
     front: ops.pebble.ServiceDict = {
         "override": "replace",
         "summary": "HAProxy: TLS for the management API and the cluster connector",
@@ -77,6 +90,7 @@ def build_layer() -> ops.pebble.Layer:
             FRONT_SERVICE: front,
             MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
             CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
+            FORWARDER_SERVICE: _forwarder_service(),
         },
         "checks": {
             "haproxy-alive": _http_check("alive", "/health/haproxy"),
@@ -84,6 +98,7 @@ def build_layer() -> ops.pebble.Layer:
             "management-ready": _http_check("ready", "/ready/management"),
             "connector-alive": _http_check("alive", "/health/connector"),
             "connector-ready": _http_check("ready", "/ready/connector"),
+            "forwarder-alive": _http_check("alive", "/health/forwarder"),
         },
     }
     return ops.pebble.Layer(layer)

@@ -43,7 +43,7 @@ CLUSTER_DOMAIN = "k8s.example.net"
 """Not Kubernetes' default `cluster.local`, so that nothing may assume the default."""
 DB_ENDPOINT = f"postgresql-k8s-primary.mcm.svc.{CLUSTER_DOMAIN}:5432"
 MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
-SERVICES = ("haproxy", "management", "connector")
+SERVICES = ("haproxy", "management", "connector", "forwarder")
 
 
 def load_yaml(name: str) -> dict:

@@ -67,6 +67,14 @@ def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
             },
             "management": app_service("management"),
             "connector": app_service("connector"),
+            "forwarder": {
+                "override": "replace",
+                "summary": "cluster manager forwarder (LXD metrics to remote write)",
+                "command": "python3 -m cluster_manager.forwarding",
+                "startup": "enabled",
+                "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
+                "on-check-failure": {"forwarder-alive": "restart"},
+            },
         },
         "checks": {
             "haproxy-alive": http_check("alive", "/health/haproxy"),
@@ -74,6 +82,7 @@ def test_layer_runs_haproxy_and_both_apps_with_alive_and_ready_checks():
             "management-ready": http_check("ready", "/ready/management"),
             "connector-alive": http_check("alive", "/health/connector"),
             "connector-ready": http_check("ready", "/ready/connector"),
+            "forwarder-alive": http_check("alive", "/health/forwarder"),
         },
     }
 
@@ -217,7 +226,7 @@ def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: 
 
     out = ctx.run(ctx.on.config_changed(), state)
 
-    assert pebble_calls.calls == [("restart", ("management", "connector"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "forwarder"))]
     env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
     assert "MCM_LOG_LEVEL=debug" in env
 
