@@ -229,6 +229,10 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{app} not alive after {timeout}s: {self.log(app)[-3000:]}")
 
+    def pids(self) -> dict[str, int]:
+        """The process id of every running service (gunicorn's and HAProxy's masters)."""
+        return {name: process.pid for name, process in self._processes.items()}
+
     def log(self, name: str) -> str:
         """Everything a process printed so far."""
         path = self.logs_dir / f"{name}.log"
