@@ -212,3 +212,15 @@ def test_metrics_text_ends_with_eof_and_writes_values_as_go_does():
     assert text.endswith("\n# EOF\n")
     assert "lxd_uptime_seconds " in text
     assert any("e+0" in line for line in text.splitlines() if not line.startswith("#"))
+
+
+def test_with_a_ttl_the_metrics_text_is_reused_until_it_expires():
+    generator = PayloadGenerator("mc-ttl", seed=3, text_ttl=300)
+
+    first = generator.metrics_text(0, NOW)
+    reused = generator.metrics_text(0, NOW + 299)
+    renewed = generator.metrics_text(0, NOW + 300)
+
+    assert reused is first
+    assert renewed != first
+    assert renewed == PayloadGenerator("mc-ttl", seed=3).metrics_text(0, NOW + 300)
