@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging.config
 from typing import Any
 
@@ -72,4 +73,10 @@ def serve(app_name: str, settings: Settings) -> None:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     enable_metric_files(settings.run_dir, app_name)
     logging.config.dictConfig(logging_config(settings.log_level))
+    # Import the apps' modules (Flask, pydantic, psycopg, …) here, in the master, but create
+    # no app (no pool, no thread): forked workers then share those pages instead of each
+    # importing its own copy, and gc.freeze() keeps the collector from dirtying them.
+    from . import factories  # noqa: F401
+
+    gc.freeze()
     _Server(app_name, settings).run()
