@@ -10,8 +10,8 @@ Printed: heartbeats, offered samples/s, heartbeat latency (p50, p99), what was d
 failed on the way (the unit's own counters), whether Prometheus holds exactly the series that
 were sent (a `count` query), the CPU of every process over the run and the memory (PSS) of
 each; then, with `--enrolled`, the unit's memory once that many clusters are enrolled (the rest
-seeded straight into the database by tools/fleet_seed.py, then the API's cluster list and a
-/metrics scrape served once). It measures; it asserts nothing.
+seeded straight into the database by tools/fleet_seed.py), after a /metrics scrape and again
+after the API listed them all. It measures; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg
 import requests
+from cluster_manager.settings import Settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.prometheus import PrometheusServer
@@ -110,14 +111,13 @@ def unit_processes(stack: Stack) -> dict[str, list[int]]:
 
 
 def print_memory(processes: Mapping[str, Sequence[int]]) -> int:
-    """Print each process's PSS; return the unit's total."""
+    """Print each process's PSS; return their total."""
     total = 0
     for name, pids in processes.items():
         sizes = [procstat.pss_bytes(pid) for pid in pids]
         total += sum(sizes)
         each = ", ".join(f"{size / MIB:.1f}" for size in sizes)
         print(f"  {name:<10} {sum(sizes) / MIB:7.1f} MB PSS ({len(pids)} processes: {each})")
-    print(f"  {'unit':<10} {total / MIB:7.1f} MB PSS")
     return total
 
 
@@ -153,11 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         url = postgres.create_database("bench")
         env = {
+            "MCM_WORKERS": str(args.workers or Settings.workers),  # the product's, not Stack's
             "MCM_RATE_LIMIT_CONNECTOR": "100000000/minute",
             "MCM_RATE_LIMIT_MANAGEMENT": "100000000/minute",
             "MCM_REMOTE_WRITE_URLS": prometheus.remote_write_url,
             "MCM_LOG_LEVEL": "warning",
-            **({"MCM_WORKERS": str(args.workers)} if args.workers else {}),
         }
         stack = Stack(root / "stack", url, env=env).start()
         print(f"enrolling {args.clusters} clusters …", flush=True)
@@ -220,17 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, seconds in cpu.items():
             print(f"  {name:<10} {seconds / result.duration:6.1%}")
         print("memory:")
-        print_memory({**processes, "prometheus": [prometheus.pid]})
+        total = print_memory(processes)
+        print(f"  {'unit':<10} {total / MIB:7.1f} MB PSS (Prometheus apart:)")
+        print_memory({"prometheus": [prometheus.pid]})
         if args.enrolled > args.clusters:
             print(f"seeding {args.enrolled - args.clusters} more clusters …", flush=True)
             with psycopg.connect(url, autocommit=True) as conn:
                 seed_fleet(conn, args.enrolled - args.clusters)  # type: ignore[arg-type]
-            session = stack.management_session()
-            session.get(f"{stack.management_url}/1.0/remote-cluster", timeout=60)
-            own_metrics(stack)
-            print(f"memory with {args.enrolled} enrolled clusters:")
+            own_metrics(stack)  # the scrape-time fleet gauges read all of them
+            print(f"memory with {args.enrolled} enrolled clusters, after a /metrics scrape:")
             total = print_memory(unit_processes(stack))
             print(f"unit memory with {args.enrolled} clusters: {total / MIB:.0f} MB (PSS)")
+            session = stack.management_session()
+            response = session.get(f"{stack.management_url}/1.0/remote-cluster", timeout=120)
+            listed = len(response.json()["metadata"])
+            print(f"after the API listed all {listed} clusters in one answer:")
+            total = print_memory(unit_processes(stack))
+            print(f"unit memory after that listing: {total / MIB:.0f} MB (PSS)")
         return 0
     finally:
         if stack is not None:

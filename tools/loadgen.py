@@ -317,6 +317,19 @@ class _PacedProtocol(_HeartbeatProtocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            # Nothing was asked: the server gives up an idle connection (HAProxy answers 408
+            # once `timeout http-request` passes). Go's client ignores such an answer and
+            # dials again; so does this one, and it is not a heartbeat's answer.
+            self.result.errors["idle connection closed by the server"] += 1
+            self.buffer.clear()
+            self._finish("closed")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        super().data_received(data)
+
     def _finish(self, reason: str) -> None:
         super()._finish(reason)
         self._send()

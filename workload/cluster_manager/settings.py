@@ -49,7 +49,7 @@ class Settings:
     """Comma-separated Prometheus remote-write URLs for the clusters' LXD metrics; empty = off."""
     remote_write_queue_size: int = 64
     """Heartbeats waiting in the forwarder process; beyond it they are dropped and counted."""
-    remote_write_max_request_bytes: int = 4 * 1024 * 1024
+    remote_write_max_request_bytes: int = 1024 * 1024
     """Most bytes of series in one remote-write request, before compression."""
     ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")
     """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""

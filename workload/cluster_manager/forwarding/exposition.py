@@ -193,7 +193,7 @@ _UNSORTED = b"!"
 """Stands for a label set with a name that sorts before `__name__` (say `A`)."""
 _LXD_PAIR = re.compile(rf'({_LABEL_NAME})="([^"\\\n]*)')
 _PAIRS_SEEN: dict[str, tuple[str, bytes]] = {}
-_PAIRS_KEPT = 50_000  # pairs repeat across members (`mode="idle`, `type="container`): bounded
+_PAIRS_KEPT = 10_000  # pairs repeat across a member's label sets (`name="web-01`): bounded
 
 
 def _lxd_pair(text: str) -> tuple[str, bytes]:

@@ -1,11 +1,15 @@
 """Parse, encode and push heartbeats' LXD metrics: the work of the forwarder process.
 
-Two threads. The encoder takes heartbeats from a bounded queue (full: the heartbeat is dropped
-and counted, never waited for), encodes every member's text (`exposition.MemberEncoder`; a
-malformed text is skipped and counted, its member's neighbours still go) and cuts the series
-into requests of at most `max_request_bytes`. The pusher compresses and sends them
-(`sender.Sender`) while the encoder goes on with the next ones; at most two requests wait
-between them, so a slow endpoint backs the heartbeat queue up, where the dropping happens.
+One encoder thread and `pushers` pusher threads. The encoder takes heartbeats from a bounded
+queue (full: the heartbeat is dropped and counted, never waited for), encodes every member's
+text (`exposition.MemberEncoder`; a malformed text is skipped and counted, its member's
+neighbours still go) and cuts the series into requests of at most `max_request_bytes`. The
+pushers compress and send them (`sender.Sender`) while the encoder goes on with the next
+ones; more than one, so that a receiver that ingests each request on one core (Prometheus)
+may use several. At most two requests wait between them, so a slow endpoint backs the
+heartbeat queue up, where the dropping happens. Requests in flight together never hold two
+samples of one series unless a whole heartbeat interval's worth of them waits, as each
+series has one sample per heartbeat.
 """
 
 from __future__ import annotations
@@ -48,13 +52,21 @@ class _Request:
 class Forwarder:
     """A bounded queue of heartbeats, and the two threads that forward them."""
 
-    def __init__(self, sender: Sender, *, queue_size: int = 64, max_request_bytes: int = 1 << 22):
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        queue_size: int = 64,
+        max_request_bytes: int = 1 << 20,
+        pushers: int = 2,
+    ):
         """Describe the forwarder; `start()` starts its threads.
 
         Args:
             sender: pushes the requests.
             queue_size: heartbeats that may wait; more are dropped and counted.
             max_request_bytes: most bytes of encoded series in one request (before snappy).
+            pushers: requests sent at the same time.
         """
         self.sender = sender
         self.max_request_bytes = max_request_bytes
@@ -62,7 +74,10 @@ class Forwarder:
         self._requests: queue.Queue[_Request] = queue.Queue(maxsize=2)
         self._threads = [
             threading.Thread(target=self._encode_forever, name="encode", daemon=True),
-            threading.Thread(target=self._push_forever, name="push", daemon=True),
+            *(
+                threading.Thread(target=self._push_forever, name=f"push-{n}", daemon=True)
+                for n in range(pushers)
+            ),
         ]
         self._idle = threading.Condition()
         self._busy = 0
@@ -74,7 +89,7 @@ class Forwarder:
         return self
 
     def healthy(self) -> bool:
-        """Whether both threads run."""
+        """Whether every thread runs."""
         return all(thread.is_alive() for thread in self._threads)
 
     def submit(self, beat: Heartbeat) -> bool:

@@ -67,7 +67,7 @@ class Sender:
         self.backoff = backoff
         self._http = urllib3.PoolManager(
             num_pools=max(4, len(self.urls)),
-            maxsize=1,
+            maxsize=4,  # one connection per pusher thread and URL
             retries=False,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
             ssl_context=ssl_context(ca_bundle),
