@@ -249,6 +249,24 @@ async def _client_loop(
                 return
 
 
+def _prepare(
+    destination: Destination,
+    trust_der: bytes,
+    clients: Sequence[LoadClient],
+    duration: float,
+    path: str,
+) -> tuple[LoadResult, list[ssl.SSLContext], list[bytes]]:
+    """Check the bounds and the target; an empty result, every client's TLS context and request."""
+    if not 0 < len(clients) <= MAX_CLIENTS:
+        raise ValueError(f"between 1 and {MAX_CLIENTS} clients")
+    if not 0 < duration <= MAX_DURATION:
+        raise ValueError(f"duration must be in (0, {MAX_DURATION}] seconds")
+    check_target(destination)
+    result = LoadResult(duration=0.0, connections=len(clients))
+    contexts = [pinned_context(trust_der, client.cert) for client in clients]
+    return result, contexts, [request_bytes(destination, c.body, path) for c in clients]
+
+
 async def run_load(
     destination: Destination,
     trust_der: bytes,
@@ -273,15 +291,8 @@ async def run_load(
     Returns:
         Counts, rate, latencies and errors.
     """
-    if not 0 < len(clients) <= MAX_CLIENTS:
-        raise ValueError(f"between 1 and {MAX_CLIENTS} clients")
-    if not 0 < duration <= MAX_DURATION:
-        raise ValueError(f"duration must be in (0, {MAX_DURATION}] seconds")
-    check_target(destination)
+    result, contexts, requests = _prepare(destination, trust_der, clients, duration, path)
     loop = asyncio.get_running_loop()
-    result = LoadResult(duration=0.0, connections=len(clients))
-    contexts = [pinned_context(trust_der, client.cert) for client in clients]
-    requests = [request_bytes(destination, client.body, path) for client in clients]
     protocols = await asyncio.gather(
         *(
             _connect(loop, destination, c, r, result)
@@ -360,15 +371,8 @@ async def run_paced(
     Returns:
         Counts, latencies and errors (the rate is the offered one: clients / interval).
     """
-    if not 0 < len(clients) <= MAX_CLIENTS:
-        raise ValueError(f"between 1 and {MAX_CLIENTS} clients")
-    if not 0 < duration <= MAX_DURATION:
-        raise ValueError(f"duration must be in (0, {MAX_DURATION}] seconds")
-    check_target(destination)
+    result, contexts, requests = _prepare(destination, trust_der, clients, duration, STATUS_PATH)
     loop = asyncio.get_running_loop()
-    result = LoadResult(duration=0.0, connections=len(clients))
-    contexts = [pinned_context(trust_der, client.cert) for client in clients]
-    requests = [request_bytes(destination, client.body) for client in clients]
 
     async def connect(index: int) -> _PacedProtocol:
         _, protocol = await loop.create_connection(

@@ -302,6 +302,12 @@ class PayloadGenerator:
 # `lxd/api_metrics.go` (lxd_instances per project and type, API requests, warnings,
 # operations, uptime, the Go runtime's memory statistics).
 
+_MEMORY = [  # LXD's memory families, in its order
+    *("Active_anon", "Active", "Active_file", "Cached", "Dirty", "HugepagesFree"),
+    *("HugepagesTotal", "Inactive_anon", "Inactive", "Inactive_file", "Mapped"),
+    *("MemAvailable", "MemFree", "MemTotal", "OOM_kills", "RSS", "Shmem", "SReclaimable"),
+    *("Swap", "Unevictable", "Writeback"),
+]
 _GAUGES = {"lxd_procs_total", "lxd_cpu_effective_total", "lxd_go_goroutines"}
 _GAUGES |= {"lxd_go_heap_objects", "lxd_instances", "lxd_api_requests_ongoing"}
 _FAMILIES = {
@@ -346,28 +352,12 @@ _FAMILIES = {
     },
     "lxd_instances": "The number of instances.",
     **{
-        f"lxd_memory_{name}_bytes": f"The amount of {name} memory."
-        for name in [
-            "Active_anon",
-            "Active",
-            "Active_file",
-            "Cached",
-            "Dirty",
-            "HugepagesFree",
-            "HugepagesTotal",
-            "Inactive_anon",
-            "Inactive",
-            "Inactive_file",
-            "Mapped",
-            "MemAvailable",
-            "MemFree",
-            "MemTotal",
-        ]
-    },
-    "lxd_memory_OOM_kills_total": "The number of out of memory kills.",
-    **{
-        f"lxd_memory_{name}_bytes": f"The amount of {name} memory."
-        for name in ["RSS", "Shmem", "SReclaimable", "Swap", "Unevictable", "Writeback"]
+        f"lxd_memory_{name}_total" if name == "OOM_kills" else f"lxd_memory_{name}_bytes": (
+            "The number of out of memory kills."
+            if name == "OOM_kills"
+            else f"The amount of {name} memory."
+        )
+        for name in _MEMORY
     },
     **{
         f"lxd_network_{way}_{what}_total": f"The amount of {way} {what} on a given interface."
@@ -381,7 +371,7 @@ _FAMILIES = {
 }
 _VM_CPU_MODES = ("iowait", "irq", "idle", "nice", "softirq", "steal", "system", "user")
 _CPU_SHARE = {"idle": 0.6, "user": 0.25, "system": 0.08, "iowait": 0.02, "nice": 0.01}
-_CONTAINER_MEMORY = [
+_CONTAINER_MEMORY = [  # what a container's cgroup memory.stat gives
     "Active_anon",
     "Active",
     "Active_file",
@@ -397,28 +387,7 @@ _CONTAINER_MEMORY = [
     "Unevictable",
     "Writeback",
 ]
-_VM_MEMORY = [
-    "Active_anon",
-    "Active",
-    "Active_file",
-    "Cached",
-    "Dirty",
-    "HugepagesFree",
-    "HugepagesTotal",
-    "Inactive_anon",
-    "Inactive",
-    "Inactive_file",
-    "Mapped",
-    "MemAvailable",
-    "MemFree",
-    "MemTotal",
-    "RSS",
-    "Shmem",
-    "SReclaimable",
-    "Swap",
-    "Unevictable",
-    "Writeback",
-]
+_VM_MEMORY = [name for name in _MEMORY if name != "OOM_kills"]  # VMs report every gauge
 _MEMORY_SHARE = {"HugepagesFree": 0.0, "HugepagesTotal": 0.0, "MemTotal": 1.0, "Dirty": 0.001}
 _ENTITY_TYPES = ("instance", "image", "network", "operation", "project", "server", "storage_pool")
 

@@ -195,7 +195,7 @@ def test_submit_returns_at_once_and_drops_beyond_the_queue_while_the_endpoint_ha
     dropped_before = counter("mcm_remote_write_dropped_total")
     hang = 1.0
     with RecordingReceiver(delay=hang) as receiver:
-        running = forwarder(receiver.url, queue_size=2)
+        running = forwarder(receiver.url, queue_size=2, outbox_bytes=1)  # one request waits
         running.submit(beat("rw-slow", UPTIME))
         deadline = time.monotonic() + 5
         while not receiver.requests and time.monotonic() < deadline:
@@ -208,7 +208,7 @@ def test_submit_returns_at_once_and_drops_beyond_the_queue_while_the_endpoint_ha
         assert running.wait_idle(15)
     # Not a speed target: ten submits finishing within one hang prove none waited for it.
     assert elapsed < hang
-    # Two wait in the queue; the encoder holds one more, as do the two request slots.
+    # Two wait in the queue; the encoder holds one more, the outbox one, the other pusher one.
     assert accepted.count(False) >= 5
     assert accepted[:2] == [True, True]
     assert counter("mcm_remote_write_dropped_total") == dropped_before + accepted.count(False)

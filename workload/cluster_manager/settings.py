@@ -47,8 +47,10 @@ class Settings:
     db_pool_size: int = 4
     remote_write_urls: str = ""
     """Comma-separated Prometheus remote-write URLs for the clusters' LXD metrics; empty = off."""
-    remote_write_queue_size: int = 64
+    remote_write_queue_size: int = 16
     """Heartbeats waiting in the forwarder process; beyond it they are dropped and counted."""
+    remote_write_outbox_mib: int = 32
+    """Compressed remote-write requests waiting to be sent, in MiB."""
     remote_write_max_request_bytes: int = 1024 * 1024
     """Most bytes of series in one remote-write request, before compression."""
     ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")

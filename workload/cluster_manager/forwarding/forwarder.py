@@ -3,17 +3,19 @@
 One encoder thread and `pushers` pusher threads. The encoder takes heartbeats from a bounded
 queue (full: the heartbeat is dropped and counted, never waited for), encodes every member's
 text (`exposition.MemberEncoder`; a malformed text is skipped and counted, its member's
-neighbours still go) and cuts the series into requests of at most `max_request_bytes`. The
-pushers compress and send them (`sender.Sender`) while the encoder goes on with the next
-ones; more than one, so that a receiver that ingests each request on one core (Prometheus)
-may use several. At most two requests wait between them, so a slow endpoint backs the
-heartbeat queue up, where the dropping happens. Requests in flight together never hold two
-samples of one series unless a whole heartbeat interval's worth of them waits, as each
-series has one sample per heartbeat.
+neighbours still go), cuts the series into requests of at most `max_request_bytes` and
+compresses them into an outbox bounded in bytes. Compressed, a request is about a fifth of
+the text it came from, so the outbox rides out a receiver that is slow for a while (Prometheus
+creating a fleet's series on first sight) in little memory; only when it is full does the
+encoder wait, the heartbeat queue fill and heartbeats drop. The pushers send from the outbox
+(`sender.Sender`), several at a time so that a receiver that ingests each request on one
+core may use more. Requests in flight together never hold two samples of one series unless
+a whole heartbeat interval's worth of them waits, as each series has one sample per heartbeat.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import queue
@@ -21,7 +23,7 @@ import threading
 
 from . import counters
 from .exposition import MemberEncoder, MetricsTextError
-from .sender import Sender
+from .sender import Sender, compress
 from .wire import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -49,15 +51,53 @@ class _Request:
     """Heartbeats whose last series are in this request: done once it is sent."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _Ready:
+    body: bytes
+    """The snappy-compressed WriteRequest."""
+    samples: int
+    heartbeats: int
+
+
+class _Outbox:
+    """Compressed requests waiting for a pusher, at most `capacity` bytes of them (or one)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._ready: collections.deque[_Ready] = collections.deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, ready: _Ready) -> None:
+        """Add `ready`, waiting while that would exceed the capacity."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: not self._ready or self._bytes + len(ready.body) <= self.capacity
+            )
+            self._ready.append(ready)
+            self._bytes += len(ready.body)
+            self._changed.notify_all()
+
+    def get(self) -> _Ready:
+        """The oldest request, waiting for one."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._ready))
+            ready = self._ready.popleft()
+            self._bytes -= len(ready.body)
+            self._changed.notify_all()
+            return ready
+
+
 class Forwarder:
-    """A bounded queue of heartbeats, and the two threads that forward them."""
+    """A bounded queue of heartbeats, and the threads that forward them."""
 
     def __init__(
         self,
         sender: Sender,
         *,
-        queue_size: int = 64,
+        queue_size: int = 16,
         max_request_bytes: int = 1 << 20,
+        outbox_bytes: int = 32 << 20,
         pushers: int = 2,
     ):
         """Describe the forwarder; `start()` starts its threads.
@@ -66,12 +106,13 @@ class Forwarder:
             sender: pushes the requests.
             queue_size: heartbeats that may wait; more are dropped and counted.
             max_request_bytes: most bytes of encoded series in one request (before snappy).
+            outbox_bytes: most bytes of compressed requests waiting to be sent.
             pushers: requests sent at the same time.
         """
         self.sender = sender
         self.max_request_bytes = max_request_bytes
         self._beats: queue.Queue[Heartbeat] = queue.Queue(maxsize=queue_size)
-        self._requests: queue.Queue[_Request] = queue.Queue(maxsize=2)
+        self._outbox = _Outbox(outbox_bytes)
         self._threads = [
             threading.Thread(target=self._encode_forever, name="encode", daemon=True),
             *(
@@ -83,7 +124,7 @@ class Forwarder:
         self._busy = 0
 
     def start(self) -> Forwarder:
-        """Start both threads."""
+        """Start every thread."""
         for thread in self._threads:
             thread.start()
         return self
@@ -120,7 +161,7 @@ class Forwarder:
                 logger.exception("remote write: unexpected error on cluster %s", beat.cluster)
             pending.heartbeats += 1
             if self._beats.empty() or pending.size >= self.max_request_bytes:
-                self._requests.put(pending)  # waits while two requests are being sent
+                self._ship(pending)
                 pending = _Request()
 
     def _encode(self, beat: Heartbeat, pending: _Request) -> _Request:
@@ -139,21 +180,26 @@ class Forwarder:
                 continue
             for item in series:
                 if pending.size + len(item) > self.max_request_bytes and pending.series:
-                    self._requests.put(pending)
+                    self._ship(pending)
                     pending = _Request()
                 pending.series.append(item)
                 pending.size += len(item)
         return pending
 
+    def _ship(self, request: _Request) -> None:
+        """Compress `request` into the outbox (waiting while it is full)."""
+        body = compress(b"".join(request.series)) if request.series else b""
+        self._outbox.put(_Ready(body, len(request.series), request.heartbeats))
+
     def _push_forever(self) -> None:
         while True:
-            request = self._requests.get()
+            ready = self._outbox.get()
             try:
-                if request.series:
-                    self.sender.send(b"".join(request.series), len(request.series))
+                if ready.samples:
+                    self.sender.send(ready.body, ready.samples)
             except Exception:  # the thread must survive anything a request can do
-                logger.exception("remote write: unexpected error; %d series lost", request.size)
+                logger.exception("remote write: unexpected error; %d samples lost", ready.samples)
             finally:
                 with self._idle:
-                    self._busy -= request.heartbeats
+                    self._busy -= ready.heartbeats
                     self._idle.notify_all()

@@ -73,9 +73,8 @@ class Sender:
             ssl_context=ssl_context(ca_bundle),
         )
 
-    def send(self, write_request: bytes, samples: int) -> None:
-        """Compress and push one serialized WriteRequest of `samples` samples to every URL."""
-        body = compress(write_request)
+    def send(self, body: bytes, samples: int) -> None:
+        """Push one compressed WriteRequest (`compress`) of `samples` samples to every URL."""
         for url in self.urls:
             if self._push(url, body):
                 counters.REMOTE_WRITE_SENT.inc()

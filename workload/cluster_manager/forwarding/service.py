@@ -3,7 +3,7 @@
 It listens on `forwarder.sock` in the run directory for the connector workers' frames
 (`wire`) and hands each heartbeat to a `Forwarder`. It loads neither Flask nor the database
 driver: its memory is the queue, the requests in flight and the interpreter. A health probe
-on the same socket is answered 200 while both forwarding threads run, else 503.
+on the same socket is answered 200 while all forwarding threads run, else 503.
 """
 
 from __future__ import annotations
