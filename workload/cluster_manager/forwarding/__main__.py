@@ -29,7 +29,7 @@ def main() -> int:
         sender,
         queue_size=settings.remote_write_queue_size,
         max_request_bytes=settings.remote_write_max_request_bytes,
-        outbox_bytes=settings.remote_write_outbox_mib * 1024 * 1024,
+        outbox_bytes=settings.remote_write_outbox_bytes,
     ).start()
     server = ForwarderServer(settings.run_dir / SOCKET_NAME, forwarder).start()
     stop = threading.Event()

@@ -16,10 +16,13 @@ a whole heartbeat interval's worth of them waits, as each series has one sample 
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import dataclasses
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from . import counters
 from .exposition import MemberEncoder, MetricsTextError
@@ -27,6 +30,19 @@ from .sender import Sender, compress
 from .wire import Heartbeat
 
 logger = logging.getLogger(__name__)
+
+
+def _libc_trim() -> Callable[[], object]:
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return lambda: None
+    return lambda: trim(0)
+
+
+_release_free_memory = _libc_trim()
+"""Give the memory freed after a burst back to the system (glibc keeps it otherwise): a
+member's text and its encoding are megabytes that the next heartbeat would not reuse in place."""
 
 
 def job_label(cluster: str) -> str:
@@ -163,6 +179,8 @@ class Forwarder:
             if self._beats.empty() or pending.size >= self.max_request_bytes:
                 self._ship(pending)
                 pending = _Request()
+            if self._beats.empty():
+                _release_free_memory()
 
     def _encode(self, beat: Heartbeat, pending: _Request) -> _Request:
         for member in beat.members:
