@@ -2,7 +2,7 @@
 # these targets call the same scripts, or parts of them, once scripts/bootstrap has run.
 VENV := .venv/bin
 
-.PHONY: run test bootstrap lock lint format docs unit workload tools e2e bench bench-ui bench-tunnel clean
+.PHONY: run test bootstrap lock lint format docs unit workload tools e2e bench bench-ui bench-forward bench-fleet-metrics bench-tunnel clean
 
 run:            ## the cluster manager locally, with a simulated fleet (README command 1)
 	./scripts/run-local
@@ -46,6 +46,12 @@ bench:          ## heartbeat throughput and latency; prints figures
 
 bench-ui:       ## the UI's fleet queries on 10,000 clusters; prints figures
 	$(VENV)/python -m tools.bench_ui
+
+bench-forward:  ## the forwarder's parse+encode rate against promtool's; prints figures
+	$(VENV)/python -m tools.bench_forward
+
+bench-fleet-metrics: ## 300 clusters' LXD metrics into Prometheus, memory at 10,000; prints figures
+	$(VENV)/python -m tools.bench_fleet_metrics
 
 bench-tunnel:   ## memory per idle reverse tunnel (1,000 of them) and request latency; prints figures
 	$(VENV)/python -m tools.bench_tunnel

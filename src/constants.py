@@ -21,8 +21,11 @@ MANAGEMENT_SERVICE = "management"
 CONNECTOR_SERVICE = "connector"
 TUNNEL_SERVICE = "tunnel"
 """The clusters' reverse tunnels (design D13): one asyncio process holds their websockets."""
-APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE, TUNNEL_SERVICE)
-"""The workload's processes behind the front; they read the env file and the TLS files."""
+FORWARDER_SERVICE = "forwarder"
+"""Parses and pushes the clusters' LXD metrics to remote write, apart from the connector."""
+APP_SERVICES = (MANAGEMENT_SERVICE, CONNECTOR_SERVICE, FORWARDER_SERVICE, TUNNEL_SERVICE)
+"""The workload's processes behind the front: they read the env file and the TLS files, so
+they restart when those change."""
 
 MANAGEMENT_PORT = 8443
 CONNECTOR_PORT = 9443

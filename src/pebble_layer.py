@@ -1,12 +1,13 @@
 """The Pebble layer of the cluster-manager container, as a pure function.
 
-Four services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
+Five services (docs/workload-contract.md): HAProxy terminates TLS and serves the plain-HTTP
 health listener on 127.0.0.1:8081; the management and connector gunicorn apps listen on unix
-sockets; the tunnel process holds the clusters' websockets behind the front and listens for the
-other units' forwarded requests on its own TLS port (9445). Every setting reaches them through
-the env file named by MCM_ENV_FILE, so a change of settings changes that file, not this layer.
-The tunnel service and its checks are left out until the unit has the units' shared secret
-(a unit refreshed before the leader created it serves everything else meanwhile).
+sockets; the forwarder takes the clusters' LXD metrics from the connector (a unix socket) to
+remote write; the tunnel process holds the clusters' websockets behind the front and listens for
+the other units' forwarded requests on its own TLS port (9445). Every setting reaches them
+through the env file named by MCM_ENV_FILE, so a change of settings changes that file, not this
+layer. The tunnel service and its checks are left out until the unit has the units' shared
+secret (a unit refreshed before the leader created it serves everything else meanwhile).
 
 Pebble cannot remove a service or a check from its plan: it forgets them only when the
 container restarts, as it does on `juju refresh` (the pod is re-created). Should a plan still
@@ -21,6 +22,7 @@ import ops
 from constants import (
     CONNECTOR_SERVICE,
     ENV_FILE,
+    FORWARDER_SERVICE,
     FRONT_CONFIG,
     FRONT_SERVICE,
     HEALTH_PORT,
@@ -65,6 +67,17 @@ def _app_service(name: str, summary: str = "gunicorn on a unix socket") -> ops.p
     }
 
 
+def _forwarder_service() -> ops.pebble.ServiceDict:
+    return {
+        "override": "replace",
+        "summary": "cluster manager forwarder (LXD metrics to remote write)",
+        "command": "python3 -m cluster_manager.forwarding",
+        "startup": "enabled",
+        "environment": {"MCM_ENV_FILE": ENV_FILE},
+        "on-check-failure": {f"{FORWARDER_SERVICE}-alive": "restart"},
+    }
+
+
 def build_layer(tunnel: bool) -> ops.pebble.Layer:
     """Return the layer with the services and their alive and ready checks.
 
@@ -84,6 +97,7 @@ def build_layer(tunnel: bool) -> ops.pebble.Layer:
         FRONT_SERVICE: front,
         MANAGEMENT_SERVICE: _app_service(MANAGEMENT_SERVICE),
         CONNECTOR_SERVICE: _app_service(CONNECTOR_SERVICE),
+        FORWARDER_SERVICE: _forwarder_service(),
     }
     checks: dict[str, ops.pebble.CheckDict] = {
         "haproxy-alive": _http_check("alive", "/health/haproxy"),
@@ -91,6 +105,7 @@ def build_layer(tunnel: bool) -> ops.pebble.Layer:
         "management-ready": _http_check("ready", "/ready/management"),
         "connector-alive": _http_check("alive", "/health/connector"),
         "connector-ready": _http_check("ready", "/ready/connector"),
+        "forwarder-alive": _http_check("alive", "/health/forwarder"),
     }
     if tunnel:
         services[TUNNEL_SERVICE] = _app_service(
@@ -100,7 +115,8 @@ def build_layer(tunnel: bool) -> ops.pebble.Layer:
         checks["tunnel-ready"] = _http_check("ready", "/ready/tunnel")
     layer: ops.pebble.LayerDict = {
         "summary": "MicroCloud Cluster Manager",
-        "description": "HAProxy in front of the management, connector and tunnel processes",
+        "description": "HAProxy in front of the management, connector, forwarder and tunnel"
+        " processes",
         "services": services,
         "checks": checks,
     }

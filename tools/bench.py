@@ -33,7 +33,8 @@ from tools.stack import Stack
 from tools.tlsclient import destinations
 
 
-def _enroll(stack: Stack, state: Path, clusters: int) -> Fleet:
+def enroll_fleet(stack: Stack, state: Path, clusters: int) -> Fleet:
+    """Enroll `clusters` emulated clusters through the stack, their state under `state`."""
     session = stack.management_session()
 
     def mint(name: str) -> str:
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         ).start()
         print(f"enrolling {args.clusters} emulated clusters …", flush=True)
-        _enroll(stack, root / "fleet", args.clusters)
+        enroll_fleet(stack, root / "fleet", args.clusters)
         clients, token = loadgen.clients_from_state(root / "fleet")
         destination = destinations(token.addresses, stack.resolve)[0]
         trust = loadgen.pin(destination, token.fingerprint)

@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"enrolling {len(names)} emulated clusters …", flush=True)
         clients = _enroll(stack, names)
         time.sleep(1)
-        holder, front = stack.pid("tunnel"), stack.pid("haproxy")
+        pids = stack.pids()
+        holder, front = pids["tunnel"], pids["haproxy"]
         before = pss_kib(holder), process_tree_pss_kib(front)
         print(f"opening {len(clients)} reverse tunnels (dial every {args.dial_interval:g} s) …")
         tunnels = _open(clients, args.dial_interval)

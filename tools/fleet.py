@@ -96,6 +96,10 @@ class _Cluster:
     tunnel: TunnelClient | None = None
 
 
+METRICS_TEXT_TTL = 300.0
+"""Seconds an emulated member's LXD metrics text is reused: hundreds of clusters stay cheap."""
+
+
 def cluster_names(count: int, prefix: str = "mc") -> list[str]:
     """Names ``mc-01``, ``mc-02``… (wider numbers past 99).
 
@@ -163,7 +167,7 @@ class Fleet:
                 name,
                 self.state_dir / name,
                 ClusterStatus(name),
-                PayloadGenerator(name, members, instances),
+                PayloadGenerator(name, members, instances, text_ttl=METRICS_TEXT_TTL),
             )
             for name in names
         }

@@ -249,6 +249,24 @@ async def _client_loop(
                 return
 
 
+def _prepare(
+    destination: Destination,
+    trust_der: bytes,
+    clients: Sequence[LoadClient],
+    duration: float,
+    path: str,
+) -> tuple[LoadResult, list[ssl.SSLContext], list[bytes]]:
+    """Check the bounds and the target; an empty result, every client's TLS context and request."""
+    if not 0 < len(clients) <= MAX_CLIENTS:
+        raise ValueError(f"between 1 and {MAX_CLIENTS} clients")
+    if not 0 < duration <= MAX_DURATION:
+        raise ValueError(f"duration must be in (0, {MAX_DURATION}] seconds")
+    check_target(destination)
+    result = LoadResult(duration=0.0, connections=len(clients))
+    contexts = [pinned_context(trust_der, client.cert) for client in clients]
+    return result, contexts, [request_bytes(destination, c.body, path) for c in clients]
+
+
 async def run_load(
     destination: Destination,
     trust_der: bytes,
@@ -273,15 +291,8 @@ async def run_load(
     Returns:
         Counts, rate, latencies and errors.
     """
-    if not 0 < len(clients) <= MAX_CLIENTS:
-        raise ValueError(f"between 1 and {MAX_CLIENTS} clients")
-    if not 0 < duration <= MAX_DURATION:
-        raise ValueError(f"duration must be in (0, {MAX_DURATION}] seconds")
-    check_target(destination)
+    result, contexts, requests = _prepare(destination, trust_der, clients, duration, path)
     loop = asyncio.get_running_loop()
-    result = LoadResult(duration=0.0, connections=len(clients))
-    contexts = [pinned_context(trust_der, client.cert) for client in clients]
-    requests = [request_bytes(destination, client.body, path) for client in clients]
     protocols = await asyncio.gather(
         *(
             _connect(loop, destination, c, r, result)
@@ -297,6 +308,103 @@ async def run_load(
         )
     )
     result.duration = time.perf_counter() - started
+    return result
+
+
+class _PacedProtocol(_HeartbeatProtocol):
+    """Sends only when asked, one request at a time (open loop: the caller keeps the pace)."""
+
+    waiter: asyncio.Future[None] | None = None
+
+    def ask(self) -> asyncio.Future[None]:
+        """Send the heartbeat; the future is done when its answer is in (or the link is gone)."""
+        assert self.transport is not None  # noqa: S101 - connected before it is asked
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.sent_at = time.perf_counter()
+        self.transport.write(self.request)
+        return self.waiter
+
+    def _send(self) -> None:  # an answer arrived: wake the caller instead of sending again
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            # Nothing was asked: the server gives up an idle connection (HAProxy answers 408
+            # once `timeout http-request` passes). Go's client ignores such an answer and
+            # dials again; so does this one, and it is not a heartbeat's answer.
+            self.result.errors["idle connection closed by the server"] += 1
+            self.buffer.clear()
+            self._finish("closed")
+            if self.transport is not None:
+                self.transport.close()
+            return
+        super().data_received(data)
+
+    def _finish(self, reason: str) -> None:
+        super()._finish(reason)
+        self._send()
+
+
+async def run_paced(
+    destination: Destination,
+    trust_der: bytes,
+    clients: Sequence[LoadClient],
+    *,
+    interval: float,
+    duration: float,
+    timeout: float = 30.0,
+) -> LoadResult:
+    """Every client heartbeats once per `interval`, as a fleet does, for `duration` seconds.
+
+    The clients' first heartbeats are spread evenly over one interval; each keeps one
+    connection (set up before the clock starts) and reconnects when the server closes it.
+
+    Args:
+        destination: where to send (loopback or private only, see :func:`check_target`).
+        trust_der: the pinned manager certificate.
+        clients: enrolled clusters.
+        interval: seconds between two heartbeats of one client.
+        duration: seconds to run (at most ``MAX_DURATION``).
+        timeout: seconds one heartbeat may wait for its answer before it counts as an error.
+
+    Returns:
+        Counts, latencies and errors (the rate is the offered one: clients / interval).
+    """
+    result, contexts, requests = _prepare(destination, trust_der, clients, duration, STATUS_PATH)
+    loop = asyncio.get_running_loop()
+
+    async def connect(index: int) -> _PacedProtocol:
+        _, protocol = await loop.create_connection(
+            lambda: _PacedProtocol(requests[index], result, loop),
+            *destination.connect,
+            ssl=contexts[index],
+            server_hostname=destination.host,
+            ssl_handshake_timeout=10,
+        )
+        return protocol
+
+    protocols = list(await asyncio.gather(*(connect(i) for i in range(len(clients)))))
+    started = time.perf_counter()
+
+    async def heartbeat_forever(index: int) -> None:
+        due = started + interval * index / len(clients)
+        while due < started + duration:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
+            try:
+                if protocols[index].finished.done():
+                    protocols[index] = await connect(index)
+                await asyncio.wait_for(protocols[index].ask(), timeout)
+            except (OSError, ssl.SSLError, TimeoutError) as exc:
+                result.errors[type(exc).__name__] += 1
+                protocols[index].finished.cancel()
+
+    await asyncio.gather(*(heartbeat_forever(i) for i in range(len(clients))))
+    result.duration = time.perf_counter() - started
+    for protocol in protocols:
+        if protocol.transport is not None:
+            protocol.transport.close()
     return result
 
 

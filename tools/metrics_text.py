@@ -1,8 +1,16 @@
-"""A tiny writer for the Prometheus text exposition format (version 0.0.4)."""
+"""A tiny writer of the Prometheus text exposition format, as LXD writes it.
+
+LXD renders its metric set itself (canonical/lxd `lxd/metrics/metrics.go`, `MetricSet.String`):
+one `# HELP`/`# TYPE` block per family, labels sorted by name, values with Go's
+`strconv.FormatFloat(v, 'g', -1, 64)` (so `1.234567e+06`, not `1234567`), and a final `# EOF`
+line. A family is a gauge when listed as one or when its name ends in `_bytes`, else a counter.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 
 def escape_label_value(value: str) -> str:
@@ -18,7 +26,10 @@ def escape_label_value(value: str) -> str:
 
 
 def format_value(value: float) -> str:
-    """Format a sample value: integers without a fraction, floats in shortest form.
+    """Format a sample value as Go's `strconv.FormatFloat(value, 'g', -1, 64)` does.
+
+    The shortest digits that read back as the same float; the exponent form when the decimal
+    exponent is below -4 or at least 6 (Go's rule for the shortest 'g' format).
 
     Args:
         value: the number.
@@ -26,9 +37,26 @@ def format_value(value: float) -> str:
     Returns:
         Its text.
     """
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + int(exponent)  # digits before the decimal point
+    prefix = "-" if sign else ""
+    decimal_exponent = point - 1
+    if decimal_exponent < -4 or decimal_exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{prefix}{mantissa}e{decimal_exponent:+03d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return prefix + digits + "0" * (point - len(digits))
+    return f"{prefix}{digits[:point]}.{digits[point:]}"
 
 
 @dataclass
@@ -64,7 +92,7 @@ class MetricFamily:
 
 
 def render(families: list[MetricFamily]) -> str:
-    """Render families (skipping those without samples), ending with a newline.
+    """Render families (skipping those without samples), ending with LXD's `# EOF` line.
 
     Args:
         families: the families, in order.
@@ -76,4 +104,5 @@ def render(families: list[MetricFamily]) -> str:
     for family in families:
         if family.samples:
             lines += family.lines()
+    lines.append("# EOF")
     return "\n".join(lines) + "\n"

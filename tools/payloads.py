@@ -126,6 +126,7 @@ class PayloadGenerator:
         *,
         seed: int | None = None,
         microceph: bool = True,
+        text_ttl: float = 0.0,
     ):
         """Draw the cluster's shape from the seed.
 
@@ -135,12 +136,17 @@ class PayloadGenerator:
             instances: number of instances.
             seed: shape seed; defaults to a stable hash of the name.
             microceph: whether MicroCeph is deployed.
+            text_ttl: seconds a member's metrics text is reused before it is made again (0:
+                made for every call). A text of 50 instances takes some 20 ms to make, so
+                load generators driving hundreds of clusters reuse them.
         """
         if members < 1 or instances < 0:
             raise ValueError("need at least one member and no negative instance count")
         self.cluster_name = cluster_name
         self.seed = zlib.crc32(cluster_name.encode()) if seed is None else seed
         self.microceph = microceph
+        self.text_ttl = text_ttl
+        self._texts: dict[int, tuple[float, str]] = {}
         rng = random.Random(self.seed)
         self.members = self._draw_members(rng, members)
         self.instances = self._draw_instances(rng, instances)
@@ -171,7 +177,7 @@ class PayloadGenerator:
         states = ("Running",) * 16 + ("Stopped",) * 3 + ("Frozen", "Error")
         result: list[Instance] = []
         for index in range(count):
-            kind = "virtual-machine" if rng.random() < 0.3 else "container"
+            kind = "virtual-machine" if rng.random() < 0.4 else "container"
             result.append(
                 Instance(
                     name=f"{rng.choice(words)}-{index + 1:02d}",
@@ -179,7 +185,7 @@ class PayloadGenerator:
                     kind=kind,
                     status=rng.choice(states),
                     member=index % len(self.members),
-                    cpus=rng.choice((1, 2, 4)),
+                    cpus=rng.choice((2, 4, 8)),
                     memory=rng.choice((1, 2, 4, 8)) * GIB,
                     disk=rng.choice((10, 20, 50)) * GIB,
                     phase=rng.uniform(0, 2 * math.pi),
@@ -274,38 +280,221 @@ class PayloadGenerator:
             Text exposition format, one family block per metric.
         """
         now = time.time() if now is None else now
+        made, text = self._texts.get(member_index, (-math.inf, ""))
+        if 0 <= now - made < self.text_ttl:
+            return text
         member = self.members[member_index]
         local = [i for i in self.instances if i.member == member_index]
         running = [i for i in local if i.status == "Running"]
-        return render(lxd_families(member, local, running, now - member.started))
+        text = render(lxd_families(member, local, running, now - member.started))
+        if self.text_ttl > 0:
+            self._texts[member_index] = (now, text)
+        return text
+
+
+# -- LXD's /1.0/metrics ------------------------------------------------------------------------
+#
+# Family names, help texts, types and labels as LXD writes them: canonical/lxd
+# `lxd/metrics/types.go` (names, help, the family order), `lxd/metrics/metrics.go` (gauge or
+# counter, `MetricSetFromAPI`: 8 CPU modes per vCPU, disk/filesystem/network per device),
+# `lxd/instance/drivers/driver_lxc.go` (containers: system and user CPU per core, memory from
+# the cgroup's memory.stat), `lxd/instance/drivers/driver_qemu.go` (VMs: `state="RUNNING"`) and
+# `lxd/api_metrics.go` (lxd_instances per project and type, API requests, warnings,
+# operations, uptime, the Go runtime's memory statistics).
+
+_MEMORY = [  # LXD's memory families, in its order
+    *("Active_anon", "Active", "Active_file", "Cached", "Dirty", "HugepagesFree"),
+    *("HugepagesTotal", "Inactive_anon", "Inactive", "Inactive_file", "Mapped"),
+    *("MemAvailable", "MemFree", "MemTotal", "OOM_kills", "RSS", "Shmem", "SReclaimable"),
+    *("Swap", "Unevictable", "Writeback"),
+]
+_GAUGES = {"lxd_procs_total", "lxd_cpu_effective_total", "lxd_go_goroutines"}
+_GAUGES |= {"lxd_go_heap_objects", "lxd_instances", "lxd_api_requests_ongoing"}
+_FAMILIES = {
+    "lxd_api_requests_completed_total": "The total number of completed API requests.",
+    "lxd_api_requests_ongoing": "The number of API requests currently being handled.",
+    "lxd_cpu_effective_total": "The total number of effective CPUs.",
+    "lxd_cpu_seconds_total": "The total number of CPU time used in seconds.",
+    "lxd_disk_read_bytes_total": "The total number of bytes read.",
+    "lxd_disk_reads_completed_total": "The total number of completed reads.",
+    "lxd_disk_written_bytes_total": "The total number of bytes written.",
+    "lxd_disk_writes_completed_total": "The total number of completed writes.",
+    "lxd_filesystem_avail_bytes": "The number of available space in bytes.",
+    "lxd_filesystem_free_bytes": "The number of free space in bytes.",
+    "lxd_filesystem_size_bytes": "The size of the filesystem in bytes.",
+    **{
+        f"lxd_go_{name}": f"Go runtime statistic {name}."
+        for name in [
+            "alloc_bytes",
+            "alloc_bytes_total",
+            "buck_hash_sys_bytes",
+            "frees_total",
+            "gc_sys_bytes",
+            "goroutines",
+            "heap_alloc_bytes",
+            "heap_idle_bytes",
+            "heap_inuse_bytes",
+            "heap_objects",
+            "heap_released_bytes",
+            "heap_sys_bytes",
+            "lookups_total",
+            "mallocs_total",
+            "mcache_inuse_bytes",
+            "mcache_sys_bytes",
+            "mspan_inuse_bytes",
+            "mspan_sys_bytes",
+            "next_gc_bytes",
+            "other_sys_bytes",
+            "stack_inuse_bytes",
+            "stack_sys_bytes",
+            "sys_bytes",
+        ]
+    },
+    "lxd_instances": "The number of instances.",
+    **{
+        f"lxd_memory_{name}_total" if name == "OOM_kills" else f"lxd_memory_{name}_bytes": (
+            "The number of out of memory kills."
+            if name == "OOM_kills"
+            else f"The amount of {name} memory."
+        )
+        for name in _MEMORY
+    },
+    **{
+        f"lxd_network_{way}_{what}_total": f"The amount of {way} {what} on a given interface."
+        for way in ("receive", "transmit")
+        for what in ("bytes", "drop", "errs", "packets")
+    },
+    "lxd_operations_total": "The number of running operations",
+    "lxd_procs_total": "The number of running processes.",
+    "lxd_uptime_seconds": "The daemon uptime in seconds.",
+    "lxd_warnings_total": "The number of active warnings.",
+}
+_VM_CPU_MODES = ("iowait", "irq", "idle", "nice", "softirq", "steal", "system", "user")
+_CPU_SHARE = {"idle": 0.6, "user": 0.25, "system": 0.08, "iowait": 0.02, "nice": 0.01}
+_CONTAINER_MEMORY = [  # what a container's cgroup memory.stat gives
+    "Active_anon",
+    "Active",
+    "Active_file",
+    "Cached",
+    "Dirty",
+    "Inactive_anon",
+    "Inactive",
+    "Inactive_file",
+    "Mapped",
+    "RSS",
+    "Shmem",
+    "SReclaimable",
+    "Unevictable",
+    "Writeback",
+]
+_VM_MEMORY = [name for name in _MEMORY if name != "OOM_kills"]  # VMs report every gauge
+_MEMORY_SHARE = {"HugepagesFree": 0.0, "HugepagesTotal": 0.0, "MemTotal": 1.0, "Dirty": 0.001}
+_ENTITY_TYPES = ("instance", "image", "network", "operation", "project", "server", "storage_pool")
+
+
+class _Families:
+    """The member's families, created on first use and rendered in LXD's order."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, MetricFamily] = {}
+
+    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+        family = self.by_name.get(name)
+        if family is None:
+            kind = "gauge" if name in _GAUGES or name.endswith("_bytes") else "counter"
+            family = self.by_name[name] = MetricFamily(name, kind, _FAMILIES[name])
+        family.add(labels, value)
+
+    def ordered(self) -> list[MetricFamily]:
+        return [self.by_name[name] for name in _FAMILIES if name in self.by_name]
 
 
 def _labels(instance: Instance, **extra: str) -> dict[str, str]:
-    return {**extra, "name": instance.name, "project": instance.project, "type": instance.kind}
+    labels = {**extra, "name": instance.name, "project": instance.project, "type": instance.kind}
+    if instance.kind == "virtual-machine":
+        labels["state"] = "RUNNING"
+    return labels
 
 
-def _instance_families(running: Sequence[Instance], uptime: float) -> list[MetricFamily]:
-    cpu = MetricFamily("lxd_cpu_seconds_total", "counter", "Total CPU time used, in seconds.")
-    avail = MetricFamily("lxd_memory_MemAvailable_bytes", "gauge", "Available memory, in bytes.")
-    total = MetricFamily("lxd_memory_MemTotal_bytes", "gauge", "Total memory, in bytes.")
-    disk = MetricFamily("lxd_filesystem_avail_bytes", "gauge", "Available disk space, in bytes.")
-    rx = MetricFamily("lxd_network_receive_bytes_total", "counter", "Bytes received.")
-    procs = MetricFamily("lxd_procs_total", "gauge", "Number of running processes.")
-    for inst in running:
-        busy = 0.3 + inst.phase / math.pi  # per-instance activity level, 0.3 to 2.3
-        for cpu_index in range(inst.cpus):
-            for mode, share in (("system", 0.08), ("user", 0.25), ("iowait", 0.01)):
-                seconds = _integral(uptime, share * busy / 2.3, 900, inst.phase + cpu_index, 0.5)
-                cpu.add(_labels(inst, cpu=str(cpu_index), mode=mode), round(seconds, 2))
-        used = 0.4 + 0.15 * _wave(uptime, 1200, inst.phase)
-        avail.add(_labels(inst), int(inst.memory * (1 - used)))
-        total.add(_labels(inst), inst.memory)
-        free = inst.disk * (0.6 + 0.05 * _wave(uptime, 7200, inst.phase))
-        disk.add(_labels(inst, device="root", fstype="zfs", mountpoint="/"), int(free))
-        received = _integral(uptime, 20_000 * busy, 300, inst.phase, 0.9)
-        rx.add(_labels(inst, device="eth0"), int(received))
-        procs.add(_labels(inst), 20 + int(12 * (1 + _wave(uptime, 1500, inst.phase))))
-    return [cpu, avail, total, disk, rx, procs]
+def _instance_metrics(out: _Families, inst: Instance, uptime: float) -> None:
+    """About 60-100 series of one running instance."""
+    busy = 0.3 + inst.phase / math.pi  # per-instance activity level, 0.3 to 2.3
+    vm = inst.kind == "virtual-machine"
+    out.add("lxd_cpu_effective_total", _labels(inst), inst.cpus)
+    for cpu in range(inst.cpus):
+        for mode in _VM_CPU_MODES if vm else ("system", "user"):
+            share = _CPU_SHARE.get(mode, 0.002) * (busy / 2.3 if mode != "idle" else 1)
+            seconds = _integral(uptime, share, 900, inst.phase + cpu, 0.5)
+            out.add("lxd_cpu_seconds_total", _labels(inst, cpu=str(cpu), mode=mode), seconds)
+    disks = ("vda", "vdb") if vm else ("root", "data")
+    for number, device in enumerate(disks):
+        rate = 40_000 * busy / (number + 1)
+        read = _integral(uptime, rate, 1800, inst.phase + number, 0.8)
+        written = _integral(uptime, rate / 2, 1200, inst.phase + number, 0.8)
+        labels = _labels(inst, device=device)
+        out.add("lxd_disk_read_bytes_total", labels, int(read))
+        out.add("lxd_disk_reads_completed_total", labels, int(read / 4096))
+        out.add("lxd_disk_written_bytes_total", labels, int(written))
+        out.add("lxd_disk_writes_completed_total", labels, int(written / 8192))
+    for number, mount in enumerate(("/", "/srv")):
+        size = inst.disk / (number + 1)
+        free = size * (0.6 + 0.05 * _wave(uptime, 7200, inst.phase + number))
+        device = f"/dev/sda{number + 1}" if vm else f"{inst.project}_{inst.name}"
+        labels = _labels(inst, device=device, fstype="ext4" if vm else "zfs", mountpoint=mount)
+        out.add("lxd_filesystem_avail_bytes", labels, int(free * 0.95))
+        out.add("lxd_filesystem_free_bytes", labels, int(free))
+        out.add("lxd_filesystem_size_bytes", labels, int(size))
+    used = 0.4 + 0.15 * _wave(uptime, 1200, inst.phase)
+    for index, name in enumerate(_VM_MEMORY if vm else _CONTAINER_MEMORY):
+        share = _MEMORY_SHARE.get(name, used / (index + 2))
+        if name in ("MemAvailable", "MemFree"):
+            share = 1 - used
+        out.add(f"lxd_memory_{name}_bytes", _labels(inst), int(inst.memory * share))
+    if not vm:  # the cgroup's limit, and what is left of it
+        out.add("lxd_memory_MemAvailable_bytes", _labels(inst), int(inst.memory * (1 - used)))
+        out.add("lxd_memory_MemFree_bytes", _labels(inst), int(inst.memory * (0.9 - used)))
+        out.add("lxd_memory_MemTotal_bytes", _labels(inst), inst.memory)
+        out.add("lxd_memory_Swap_bytes", _labels(inst), 0)
+    out.add("lxd_memory_OOM_kills_total", _labels(inst), 0)
+    for number, device in enumerate(("eth0", "eth1")):
+        labels = _labels(inst, device=device)
+        for way, rate in (("receive", 20_000 * busy), ("transmit", 8_000 * busy)):
+            octets = _integral(uptime, rate / (number + 1), 300, inst.phase + number, 0.9)
+            out.add(f"lxd_network_{way}_bytes_total", labels, int(octets))
+            out.add(f"lxd_network_{way}_drop_total", labels, int(octets / 5e6))
+            out.add(f"lxd_network_{way}_errs_total", labels, 0)
+            out.add(f"lxd_network_{way}_packets_total", labels, int(octets / 900))
+    out.add("lxd_procs_total", _labels(inst), 20 + int(12 * (1 + _wave(uptime, 1500, inst.phase))))
+
+
+def _server_metrics(
+    out: _Families, member: Member, local: Sequence[Instance], uptime: float
+) -> None:
+    """The daemon's own series: API requests, instances, the Go runtime, warnings, uptime."""
+    for entity in _ENTITY_TYPES:
+        calls = _integral(uptime, 0.5, 3600, member.phase, 0.5)
+        for result in ("succeeded", "failed", "error_server"):
+            share = {"succeeded": 0.97, "failed": 0.025}.get(result, 0.005)
+            labels = {"entity_type": entity, "result": result}
+            out.add("lxd_api_requests_completed_total", labels, int(calls * share))
+        out.add("lxd_api_requests_ongoing", {"entity_type": entity}, 0)
+    heap = 60e6 * (1 + 0.3 * _wave(uptime, 300, member.phase))
+    for name in _FAMILIES:
+        if name.startswith("lxd_go_"):
+            statistic = name.removeprefix("lxd_go_")
+            if statistic == "goroutines":
+                value = 180.0 + int(40 * (1 + _wave(uptime, 300, member.phase)))
+            elif statistic.endswith("_total"):
+                value = _integral(uptime, heap / 60, 3600, member.phase, 0.2)
+            else:
+                value = heap / (1 + len(statistic) % 7)
+            out.add(name, {}, int(value))
+    by_kind = Counter((i.project, i.kind) for i in local)
+    for (project, kind), count in sorted(by_kind.items()):
+        out.add("lxd_instances", {"project": project, "type": kind}, count)
+    out.add("lxd_operations_total", {}, 0)
+    out.add("lxd_uptime_seconds", {}, round(uptime, 3))
+    out.add("lxd_warnings_total", {}, 0 if member.status == "Online" else 1)
 
 
 def lxd_families(
@@ -322,15 +511,8 @@ def lxd_families(
     Returns:
         Families in exposition order.
     """
-    families = _instance_families(running, uptime)
-    instances = MetricFamily("lxd_instances", "gauge", "Number of instances.")
-    by_kind = Counter((i.project, i.kind) for i in local)
-    for (project, kind), count in sorted(by_kind.items()):
-        instances.add({"project": project, "type": kind}, count)
-    warnings = MetricFamily("lxd_warnings_total", "gauge", "Number of active warnings.")
-    warnings.add({}, 0 if member.status == "Online" else 1)
-    uptime_family = MetricFamily("lxd_uptime_seconds", "gauge", "Daemon uptime, in seconds.")
-    uptime_family.add({}, round(uptime, 1))
-    goroutines = MetricFamily("lxd_go_goroutines", "gauge", "Number of goroutines.")
-    goroutines.add({}, 180 + int(40 * (1 + _wave(uptime, 300, member.phase))))
-    return [*families, instances, warnings, uptime_family, goroutines]
+    out = _Families()
+    for instance in running:
+        _instance_metrics(out, instance, uptime)
+    _server_metrics(out, member, local, uptime)
+    return out.ordered()

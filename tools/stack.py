@@ -168,9 +168,12 @@ class Stack:
         self.cli("migrate")
         for app in self.apps:
             self.start_app(app)
+        if "connector" in self.apps:
+            self.start_forwarder()
         self.start_front()
-        for app in self.apps:
-            self.wait_ready(app)
+        for name in self._processes:
+            if name != "haproxy":
+                self.wait_ready(name)
         return self
 
     def __enter__(self) -> Stack:
@@ -187,6 +190,10 @@ class Stack:
     def start_app(self, app: str) -> None:
         """Start one gunicorn app (or the tunnel process) on its socket."""
         self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])
+
+    def start_forwarder(self) -> None:
+        """Start the forwarder process, which the connector hands LXD metrics to."""
+        self._spawn("forwarder", [sys.executable, "-m", "cluster_manager.forwarding"])
 
     def start_front(self) -> None:
         """Start HAProxy in the foreground as master and worker (as Pebble does)."""
@@ -219,7 +226,7 @@ class Stack:
             self.stop_process(name)
 
     def wait_ready(self, app: str, timeout: float = 30.0) -> None:
-        """Block until the front reports the app alive."""
+        """Block until the front reports the app (or the forwarder) alive."""
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/health/{app}"
         while time.monotonic() < deadline:
@@ -234,9 +241,9 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{app} not alive after {timeout}s: {self.log(app)[-3000:]}")
 
-    def pid(self, name: str) -> int:
-        """The process ID of a running process of the stack (`haproxy` or one of `APPS`)."""
-        return self._processes[name].pid
+    def pids(self) -> dict[str, int]:
+        """The process id of every running service (gunicorn's and HAProxy's masters)."""
+        return {name: process.pid for name, process in self._processes.items()}
 
     def log(self, name: str) -> str:
         """Everything a process printed so far."""

@@ -36,6 +36,7 @@ def stack(
     env = {
         "MCM_REMOTE_WRITE_URLS": prometheus.remote_write_url,
         "MCM_REMOTE_WRITE_QUEUE_SIZE": "4",
+        "MCM_REMOTE_WRITE_OUTBOX_BYTES": "1",  # one request waits: drops come soon
         "MCM_RATE_LIMIT_CONNECTOR": "100000/minute",
     }
     url = postgres.create_database("e2e_prometheus")

@@ -32,6 +32,13 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self._process is None:
+            raise RuntimeError("prometheus is not running")
+        return self._process.pid
+
+    @property
     def remote_write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 

@@ -1,5 +1,6 @@
 import itertools
 import json
+from collections import Counter
 
 import pytest
 
@@ -180,3 +181,46 @@ def test_status_distribution_counts_and_sorts():
 def test_strict_checker_rejects_malformed_exposition_text(text: str):
     with pytest.raises((AssertionError, ValueError)):
         parse_strict(text)
+
+
+def test_each_running_instance_has_lxd_sized_series_and_vms_eight_cpu_modes_per_core():
+    generator = PayloadGenerator("mc-big", members=1, instances=40, seed=5)
+    families = parse_strict(generator.metrics_text(0, NOW))
+    running = [i for i in generator.instances if i.status == "Running"]
+
+    per_instance = Counter(
+        labels["name"]
+        for family in families.values()
+        for _, labels, _ in family.samples
+        if "name" in labels
+    )
+    modes = Counter(
+        (labels["name"], labels["cpu"])
+        for _, labels, _ in families["lxd_cpu_seconds_total"].samples
+    )
+
+    assert sorted(per_instance) == sorted(i.name for i in running)
+    assert 60 <= sum(per_instance.values()) / len(per_instance) <= 100
+    vms = [i for i in running if i.kind == "virtual-machine"]
+    assert vms
+    assert all(modes[(vm.name, "0")] == 8 for vm in vms)
+
+
+def test_metrics_text_ends_with_eof_and_writes_values_as_go_does():
+    text = PayloadGenerator("mc-01", seed=7).metrics_text(0, NOW)
+
+    assert text.endswith("\n# EOF\n")
+    assert "lxd_uptime_seconds " in text
+    assert any("e+0" in line for line in text.splitlines() if not line.startswith("#"))
+
+
+def test_with_a_ttl_the_metrics_text_is_reused_until_it_expires():
+    generator = PayloadGenerator("mc-ttl", seed=3, text_ttl=300)
+
+    first = generator.metrics_text(0, NOW)
+    reused = generator.metrics_text(0, NOW + 299)
+    renewed = generator.metrics_text(0, NOW + 300)
+
+    assert reused is first
+    assert renewed != first
+    assert renewed == PayloadGenerator("mc-ttl", seed=3).metrics_text(0, NOW + 300)

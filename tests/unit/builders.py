@@ -44,7 +44,7 @@ CLUSTER_DOMAIN = "k8s.example.net"
 """Not Kubernetes' default `cluster.local`, so that nothing may assume the default."""
 DB_ENDPOINT = f"postgresql-k8s-primary.mcm.svc.{CLUSTER_DOMAIN}:5432"
 MIGRATE_OUTPUT = json.dumps({"version": 3, "applied": [1, 2, 3]})
-SERVICES = ("haproxy", "management", "connector", "tunnel")
+SERVICES = ("haproxy", "management", "connector", "forwarder", "tunnel")
 APP_SECRET_LABELS = ("connector-identity", "tunnel-secret")
 """The application secrets the leader creates and every unit reads."""
 WITHOUT_TUNNELS = testing.WaitingStatus(

@@ -125,7 +125,7 @@ def test_rotation_by_the_leader_is_served_after_a_restart_of_the_apps(
     assert identity_secret(out).latest_content["certificate"] == new
     assert pebble_calls.calls == [
         ("SIGUSR2", ("haproxy",)),
-        ("restart", ("management", "connector", "tunnel")),
+        ("restart", ("management", "connector", "forwarder", "tunnel")),
     ]
 
 

@@ -89,7 +89,7 @@ def test_password_rotation_rewrites_the_env_and_restarts_the_apps(
 
     env = workload_file(out.get_container("cluster-manager"), ENV_FILE).read_text()
     assert ":n3w@postgresql-k8s-primary" in env
-    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "forwarder", "tunnel"))]
 
 
 def with_database_tls(
@@ -177,7 +177,7 @@ def test_database_ca_rotation_rewrites_the_ca_and_restarts_the_apps(
 
     container = out.get_container("cluster-manager")
     assert workload_file(container, DATABASE_CA).read_text() == new_ca.strip() + "\n"
-    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "forwarder", "tunnel"))]
 
 
 def test_tls_off_has_no_sslmode_and_no_ca_file(ctx, ca: SigningCA):

@@ -121,7 +121,7 @@ def test_non_leader_without_the_secret_serves_everything_but_the_tunnel(ctx, ca:
     plan, layer = waiting.container.plan, build_layer(tunnel=False)
     assert (plan.services, plan.checks) == (layer.services, layer.checks)
     statuses = {name: s.value for name, s in waiting.container.service_statuses.items()}
-    assert statuses == dict.fromkeys(("haproxy", "management", "connector"), "active")
+    assert statuses == dict.fromkeys(("haproxy", "management", "connector", "forwarder"), "active")
     env = env_of(waiting.state)
     assert "MCM_TUNNEL_SECRET" not in env
     assert env["MCM_INTERNAL_ADDRESS"] == peer_address(0)
@@ -153,7 +153,10 @@ def test_non_leader_gains_the_tunnel_once_the_secret_is_published_leaving_haprox
     assert container.service_statuses["tunnel"] == pebble.ServiceStatus.ACTIVE
     # The apps read the env file that gained the secret (the management app forwards with
     # it); HAProxy's inputs did not change: neither restarted nor reloaded.
-    assert pebble_calls.calls == [("restart", ("management", "connector")), ("replan", ())]
+    assert pebble_calls.calls == [
+        ("restart", ("management", "connector", "forwarder")),
+        ("replan", ()),
+    ]
     assert out.unit_status == testing.ActiveStatus(NOT_CONFIGURED)
     pebble_calls.calls.clear()
 
@@ -163,13 +166,14 @@ def test_non_leader_gains_the_tunnel_once_the_secret_is_published_leaving_haprox
 
 
 def test_service_changes_start_the_tunnel_only_when_the_layer_has_it():
-    running = {"haproxy", "management", "connector"}
+    running = {"haproxy", "management", "connector", "forwarder"}
 
     without = service_changes({ENV_FILE}, running, layer_services(tunnel=False))
     gained = service_changes({ENV_FILE}, running, layer_services(tunnel=True))
 
-    assert without == ServiceChanges(restart=("management", "connector"))
-    assert gained == ServiceChanges(restart=("management", "connector"), start=("tunnel",))
+    apps = ("management", "connector", "forwarder")
+    assert without == ServiceChanges(restart=apps)
+    assert gained == ServiceChanges(restart=apps, start=("tunnel",))
 
 
 # The settings and the port

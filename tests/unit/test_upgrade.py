@@ -267,7 +267,7 @@ def test_non_leader_gains_the_tunnel_once_the_upgraded_leader_publishes_its_secr
     # the secret; the replan starts the tunnel.
     assert container_calls.calls == [
         ("add_layer", ("cluster-manager",)),
-        ("restart", ("management", "connector")),
+        ("restart", ("management", "connector", "forwarder")),
         ("replan", ()),
     ]
     assert out.unit_status == testing.ActiveStatus(NOT_CONFIGURED)

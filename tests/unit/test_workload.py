@@ -52,12 +52,13 @@ def app_service(name: str, summary: str = "gunicorn on a unix socket") -> dict:
     }
 
 
-def test_layer_runs_haproxy_both_apps_and_the_tunnel_with_alive_and_ready_checks():
+def test_layer_runs_haproxy_both_apps_the_forwarder_and_the_tunnel_with_their_checks():
     layer = build_layer(tunnel=True)
 
     assert layer.to_dict() == {
         "summary": "MicroCloud Cluster Manager",
-        "description": "HAProxy in front of the management, connector and tunnel processes",
+        "description": "HAProxy in front of the management, connector, forwarder and tunnel"
+        " processes",
         "services": {
             "haproxy": {
                 "override": "replace",
@@ -68,6 +69,14 @@ def test_layer_runs_haproxy_both_apps_and_the_tunnel_with_alive_and_ready_checks
             },
             "management": app_service("management"),
             "connector": app_service("connector"),
+            "forwarder": {
+                "override": "replace",
+                "summary": "cluster manager forwarder (LXD metrics to remote write)",
+                "command": "python3 -m cluster_manager.forwarding",
+                "startup": "enabled",
+                "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
+                "on-check-failure": {"forwarder-alive": "restart"},
+            },
             "tunnel": app_service("tunnel", "asyncio: the clusters' websockets, TLS on 9445"),
         },
         "checks": {
@@ -76,6 +85,7 @@ def test_layer_runs_haproxy_both_apps_and_the_tunnel_with_alive_and_ready_checks
             "management-ready": http_check("ready", "/ready/management"),
             "connector-alive": http_check("alive", "/health/connector"),
             "connector-ready": http_check("ready", "/ready/connector"),
+            "forwarder-alive": http_check("alive", "/health/forwarder"),
             "tunnel-alive": http_check("alive", "/health/tunnel"),
             "tunnel-ready": http_check("ready", "/ready/tunnel"),
         },
@@ -227,7 +237,7 @@ def test_config_change_restarts_only_the_apps(ctx, ca: SigningCA, pebble_calls: 
 
     out = ctx.run(ctx.on.config_changed(), state)
 
-    assert pebble_calls.calls == [("restart", ("management", "connector", "tunnel"))]
+    assert pebble_calls.calls == [("restart", ("management", "connector", "forwarder", "tunnel"))]
     env = (workload_file(out.get_container("cluster-manager"), ENV_FILE)).read_text()
     assert "MCM_LOG_LEVEL=debug" in env
 

@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from . import remote_write
 from .auth.api_tokens import api_token_authenticator
 from .auth.identity import install_authenticators
 from .auth.sessions import session_authenticator
 from .connector.identity import add_enrolled_header
 from .connector.routes import bp as connector_blueprint
 from .db.pool import Database
+from .forwarding import client as forwarding
+from .forwarding.wire import SOCKET_NAME
 from .management.routes import bp as management_blueprint
 from .plumbing import create_app
 from .settings import Settings
@@ -40,12 +41,7 @@ def create_connector_app(settings: Settings | None = None, db: Database | None =
     # Werkzeug's own redirects (`//` merged, a missing slash) name this host, not the Host header.
     app.config["SERVER_NAME"] = settings.connector_address
     app.after_request(add_enrolled_header)
-    remote_write.install(
-        app,
-        settings.remote_write_targets,
-        settings.ca_bundle_file,
-        settings.remote_write_queue_size,
-    )
+    forwarding.install(app, settings.run_dir / SOCKET_NAME, bool(settings.remote_write_targets))
     return app
 
 

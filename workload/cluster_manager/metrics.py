@@ -24,7 +24,6 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -35,6 +34,14 @@ from prometheus_client.registry import Collector
 
 from .db import fleet
 from .db.pool import Database, DatabaseUnavailable
+from .forwarding.counters import (  # noqa: F401 (defined there for the forwarder process)
+    REMOTE_WRITE_BAD_METRICS,
+    REMOTE_WRITE_DROPPED,
+    REMOTE_WRITE_FAILED,
+    REMOTE_WRITE_QUEUE_DEPTH,
+    REMOTE_WRITE_SAMPLES,
+    REMOTE_WRITE_SENT,
+)
 from .front.config import STATS_SOCKET
 from .front.counters import FrontUnavailable, read_refusals
 
@@ -63,29 +70,6 @@ JOINS = Counter(
     "Join requests answered by the connector, by result (ok, invalid, forbidden, refused, ...).",
     ["result"],
 )
-REMOTE_WRITE_QUEUE_DEPTH = Gauge(
-    "mcm_remote_write_queue_depth",
-    "Heartbeats waiting to be forwarded to remote write.",
-    multiprocess_mode="livesum",
-)
-REMOTE_WRITE_SENT = Counter(
-    "mcm_remote_write_sent", "Remote-write requests accepted by an endpoint."
-)
-REMOTE_WRITE_SAMPLES = Counter(
-    "mcm_remote_write_samples_sent", "Samples in remote-write requests accepted by an endpoint."
-)
-REMOTE_WRITE_FAILED = Counter(
-    "mcm_remote_write_failed", "Remote-write requests given up after their retries."
-)
-REMOTE_WRITE_DROPPED = Counter(
-    "mcm_remote_write_dropped",
-    "Heartbeats whose metrics were not forwarded because the queue was full.",
-)
-REMOTE_WRITE_BAD_METRICS = Counter(
-    "mcm_remote_write_bad_metrics",
-    "Members' metrics texts skipped because they are not valid exposition format.",
-)
-
 _RESULTS = {
     200: "ok",
     400: "invalid",

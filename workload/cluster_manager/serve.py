@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging.config
-import os
-import shutil
-import sys
-from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from .logs import logging_config
+from .metric_files import enable_metric_files
 from .settings import Settings
 
 APPS = ("management", "connector")
@@ -68,29 +66,17 @@ def _child_exit(_server: Any, worker: Any) -> None:
     worker_exited(worker.pid)
 
 
-def _enable_metric_files(run_dir: Path, app_name: str) -> None:
-    """Make this app's processes keep their metrics in files that any of them can merge.
-
-    prometheus_client's multiprocess mode must be on before any metric is created, so this
-    runs in the gunicorn master before the app module (and `metrics`) is imported.
-    """
-    if "cluster_manager.metrics" in sys.modules:
-        raise RuntimeError("cluster_manager.metrics was imported before its directory was set")
-    directory = run_dir / "metrics" / app_name
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, mode=0o700)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    from prometheus_client import values
-
-    # prometheus_client picks its value class when first imported; pick it again now.
-    values.ValueClass = values.get_value_class()
-
-
 def serve(app_name: str, settings: Settings) -> None:
     """Block serving `app_name` until gunicorn is told to stop."""
     if app_name not in APPS:
         raise ValueError(f"unknown app {app_name!r}; expected one of {', '.join(APPS)}")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    _enable_metric_files(settings.run_dir, app_name)
+    enable_metric_files(settings.run_dir, app_name)
     logging.config.dictConfig(logging_config(settings.log_level))
+    # Import the apps' modules (Flask, pydantic, psycopg, …) here, in the master, but create
+    # no app (no pool, no thread): forked workers then share those pages instead of each
+    # importing its own copy, and gc.freeze() keeps the collector from dirtying them.
+    from . import factories  # noqa: F401
+
+    gc.freeze()
     _Server(app_name, settings).run()

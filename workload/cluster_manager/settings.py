@@ -48,8 +48,12 @@ class Settings:
     db_pool_size: int = 4
     remote_write_urls: str = ""
     """Comma-separated Prometheus remote-write URLs for the clusters' LXD metrics; empty = off."""
-    remote_write_queue_size: int = 1000
-    """Heartbeats waiting to be forwarded, per worker process; beyond it they are dropped."""
+    remote_write_queue_size: int = 16
+    """Heartbeats waiting in the forwarder process; beyond it they are dropped and counted."""
+    remote_write_outbox_bytes: int = 32 * 1024 * 1024
+    """Most bytes of compressed remote-write requests waiting to be sent."""
+    remote_write_max_request_bytes: int = 1024 * 1024
+    """Most bytes of series in one remote-write request, before compression."""
     ca_bundle_file: Path = Path("/etc/cluster-manager/tls/ca-bundle.crt")
     """Extra CA certificates trusted for outgoing TLS (remote write), besides the system's."""
     metrics_port: int = 9102

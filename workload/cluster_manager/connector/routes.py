@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, current_app
 
-from .. import remote_write
 from ..client_certificate import fingerprint_of_der
 from ..db.enrollment import EnrollmentRefusal, NewCluster, enroll
 from ..db.heartbeats import remove_caller, store_heartbeat
 from ..envelope import APIError, BadRequest, Forbidden, sync
+from ..forwarding import client as forwarding
 from ..join_token import token_hash
 from ..plumbing import database, json_body, settings
 from ..protocol.connector import Heartbeat, JoinRequest
@@ -90,7 +90,7 @@ def heartbeat():
     if name is None:
         raise _refusal()
     mark_caller_enrolled()
-    remote_write.forward(current_app, name, beat.server_metrics)
+    forwarding.forward(current_app, name, beat.server_metrics)
     config = settings()
     return sync(
         {

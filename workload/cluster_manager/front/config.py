@@ -240,7 +240,8 @@ def _table(name: str, key: str, limits: Sequence[RateLimit], extra: str = "") ->
 
 def _backends(settings: FrontSettings) -> list[str]:
     lines = []
-    for app in ("management", "connector", "tunnel"):
+    # The forwarder answers only health probes there (cluster_manager.forwarding.wire).
+    for app in ("management", "connector", "forwarder", "tunnel"):
         lines += [
             f"backend {app}_app",
             f"    server {app} unix@{settings.run_dir}/{app}.sock",
@@ -407,12 +408,14 @@ def _health(settings: FrontSettings) -> list[str]:
         "    http-request set-var(txn.app) str(connector)"
         " if { path /health/connector /ready/connector }",
         "    http-request set-var(txn.app) str(tunnel) if { path /health/tunnel /ready/tunnel }",
+        "    http-request set-var(txn.app) str(forwarder) if { path /health/forwarder }",
         f"    http-request return status 404 {_DEFAULT} unless {{ var(txn.app) -m found }}",
         f"    http-request del-header {CLIENT_CERT_HEADER}",
         "    http-request set-path /healthz if { path_beg /health/ }",
         "    http-request set-path /1.0/status if { path_beg /ready/ }",
         "    use_backend connector_app if { var(txn.app) -m str connector }",
         "    use_backend tunnel_app if { var(txn.app) -m str tunnel }",
+        "    use_backend forwarder_app if { var(txn.app) -m str forwarder }",
         "    default_backend management_app",
     ]
 
