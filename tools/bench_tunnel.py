@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from tools import procstat
 from tools.fleet import cluster_names
 from tools.lxd import EmulatedLXD
 from tools.microcloud import MicroCloudClient
@@ -29,18 +30,9 @@ from tools.stack import Stack
 from tools.tunnel import TunnelClient
 
 
-def pss_kib(pid: int) -> int:
-    """Proportional set size of one process, in KiB (shared pages split among their users)."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
-
-
-def process_tree_pss_kib(pid: int) -> int:
-    """PSS of a process and of its children (HAProxy's master and worker)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return pss_kib(pid) + sum(process_tree_pss_kib(int(child)) for child in children)
+def tree_pss_mib(pid: int) -> float:
+    """PSS of a process and every process below it (HAProxy's master and worker), in MiB."""
+    return sum(procstat.pss_bytes(p) for p in procstat.descendants(pid)) / 2**20
 
 
 def _enroll(stack: Stack, names: Sequence[str]) -> list[MicroCloudClient]:
@@ -101,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dial-interval", type=float, default=10.0, help="tunnel dial interval (microcloudd: 10)"
     )
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds to wait before reading memory again"
+    )
+    parser.add_argument(
+        "--database-url", help="an existing PostgreSQL database (default: a new local server)"
+    )
     return parser
 
 
@@ -108,15 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the figures."""
     args = build_parser().parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="mcm-bench-tunnel-"))
-    postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="mcm-bench-postgres-")))
-    postgres.init()
-    postgres.start()
+    postgres = None
+    database_url = args.database_url
+    if database_url is None:
+        postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="mcm-bench-postgres-")))
+        postgres.init()
+        postgres.start()
+        database_url = postgres.create_database("bench")
     stack: Stack | None = None
     tunnels: list[TunnelClient] = []
     try:
         stack = Stack(
             root / "stack",
-            postgres.create_database("bench"),
+            database_url,
             env={
                 "MCM_RATE_LIMIT_CONNECTOR": "100000000/minute",
                 "MCM_RATE_LIMIT_MANAGEMENT": "100000000/minute",
@@ -129,21 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.sleep(1)
         pids = stack.pids()
         holder, front = pids["tunnel"], pids["haproxy"]
-        before = pss_kib(holder), process_tree_pss_kib(front)
+        before = tree_pss_mib(holder), tree_pss_mib(front)
         print(f"opening {len(clients)} reverse tunnels (dial every {args.dial_interval:g} s) …")
         tunnels = _open(clients, args.dial_interval)
-        time.sleep(5)  # let every handshake's garbage go
-        after = pss_kib(holder), process_tree_pss_kib(front)
+        time.sleep(args.settle)  # let every handshake's garbage go
+        after = tree_pss_mib(holder), tree_pss_mib(front)
         print(f"timing {args.requests} requests through the tunnel of {names[0]} …", flush=True)
         seconds = _latencies(stack, names[0], args.requests)
         count = len(tunnels)
         print(
-            f"tunnel process: {before[0] / 1024:.1f} MiB with none, {after[0] / 1024:.1f} MiB"
-            f" with {count}: {(after[0] - before[0]) / count:.1f} KiB per idle tunnel"
+            f"tunnel process: {before[0]:.1f} MiB with none, {after[0]:.1f} MiB"
+            f" with {count}: {(after[0] - before[0]) * 1024 / count:.1f} KiB per idle tunnel"
         )
         print(
-            f"HAProxy (master and worker): {before[1] / 1024:.1f} MiB, {after[1] / 1024:.1f} MiB:"
-            f" {(after[1] - before[1]) / count:.1f} KiB per idle tunnel"
+            f"HAProxy (master and worker): {before[1]:.1f} MiB, {after[1]:.1f} MiB:"
+            f" {(after[1] - before[1]) * 1024 / count:.1f} KiB per idle tunnel"
         )
         print(
             f"GET /1.0 through a tunnel via the management API ({len(seconds)} requests, one at"
@@ -160,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tunnel.stop()
         if stack is not None:
             stack.stop()
-        postgres.stop()
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":
