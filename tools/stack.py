@@ -28,6 +28,7 @@ from cluster_manager.settings import Settings
 
 from tools import pki
 from tools.ports import free_port, wait_for_port
+from tools.processes import stop_all
 
 CONNECTOR_DOMAIN = "cc.mcm.test"
 MANAGEMENT_DOMAIN = "cm.mcm.test"
@@ -205,13 +206,7 @@ class Stack:
 
     def stop_process(self, name: str) -> None:
         """Stop one process gracefully (SIGTERM), then wait for it."""
-        process = self._processes.pop(name)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_all([self._processes.pop(name)])
 
     def kill_process(self, name: str) -> None:
         """Kill one process at once (SIGKILL: a crash, nothing cleaned up), then wait for it."""
@@ -220,9 +215,10 @@ class Stack:
         process.wait()
 
     def stop(self) -> None:
-        """Stop everything that is still running."""
-        for name in list(self._processes):
-            self.stop_process(name)
+        """Stop everything that is still running, all at once."""
+        processes = list(self._processes.values())
+        self._processes.clear()
+        stop_all(processes)
 
     def wait_ready(self, app: str, timeout: float = 30.0) -> None:
         """Block until the front reports the app alive."""
