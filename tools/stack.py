@@ -200,6 +200,18 @@ class Stack:
         self._spawn("haproxy", ["haproxy", "-W", "-db", "-f", str(self.front_config)])
         wait_for_port(self.health_port)
 
+    def restart_front(self) -> None:
+        """Replace the front by a new one, logging to a new file; the apps keep running.
+
+        Nothing of the old front survives (its rate-limit counts, what it knew of the apps),
+        so a test gets what a new stack would give it without the apps' start, which is what
+        a new stack costs. The old log is kept beside the new one.
+        """
+        self.stop_process("haproxy")
+        log = self.logs_dir / "haproxy.log"
+        log.rename(log.with_name(f"haproxy-{time.monotonic_ns()}.log"))
+        self.start_front()
+
     def reload_front(self) -> None:
         """Reload the front's configuration and certificates without dropping connections."""
         self._processes["haproxy"].send_signal(signal.SIGUSR2)

@@ -41,13 +41,9 @@ def apps(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> 
 def limited_stack(apps: Stack) -> Stack:
     """The module's apps behind a new front: no count of an earlier test survives it.
 
-    A new front instead of a whole new stack (the apps' start is what costs): its tables
-    start empty and it logs to a new file. The tests' clusters have names of their own.
+    The tests' clusters have names of their own.
     """
-    apps.stop_process("haproxy")
-    log = apps.logs_dir / "haproxy.log"
-    log.rename(log.with_name(f"haproxy-{time.monotonic_ns()}.log"))
-    apps.start_front()
+    apps.restart_front()
     return apps
 
 
