@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tools.processes import stop_all
@@ -31,10 +32,15 @@ def _start(code: str) -> tuple[subprocess.Popen[bytes], str]:
     return process, process.stdout.readline().decode().strip()
 
 
-def _alive(pid: int) -> bool:
+def _ends(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process `pid` is gone (or a zombie) within `timeout`: its signal may land late."""
+    deadline = time.monotonic() + timeout
     status = Path(f"/proc/{pid}/stat")
-    # A child whose parent died is reaped by init; until then it may linger as a zombie.
-    return status.exists() and status.read_text().split()[2] != "Z"
+    while time.monotonic() < deadline:
+        if not status.exists() or status.read_text().split()[2] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_every_process_and_its_children_are_stopped() -> None:
@@ -43,7 +49,7 @@ def test_every_process_and_its_children_are_stopped() -> None:
     stop_all([process for process, _ in started])
 
     assert [process.returncode for process, _ in started] == [-15, -15]
-    assert not any(_alive(int(child)) for _, child in started)
+    assert all(_ends(int(child)) for _, child in started)
 
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout() -> None:
