@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import requests
 
-from tools.stack import APPS, Stack
+from tools.stack import Stack
 
 IN_A_ROW = 5
 """Each worker process learns by itself that the database answers again, so one success does
@@ -17,17 +17,12 @@ not say that every worker has: several in a row do."""
 def wait_until_settled(
     stack: Stack, also: Callable[[], bool] = lambda: True, timeout: float = 30.0
 ) -> None:
-    """Block until both apps report ready (and `also` holds) IN_A_ROW times in a row."""
+    """Block until every app reports ready (and `also` holds) IN_A_ROW times in a row."""
     deadline = time.monotonic() + timeout
     in_a_row = 0
     while in_a_row < IN_A_ROW:
-        ready = [
-            requests.get(
-                f"http://127.0.0.1:{stack.health_port}/ready/{app}", timeout=20
-            ).status_code
-            for app in APPS
-        ]
-        if ready == [200, 200] and also():
+        ready = [_readiness(stack, app) for app in stack.apps]
+        if all(status == 200 for status in ready) and also():
             in_a_row += 1
             continue
         in_a_row = 0
