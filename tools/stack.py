@@ -13,22 +13,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+from cluster_manager import service
+from cluster_manager.db.migrate import migrate
+from cluster_manager.db.pool import STATEMENT_TIMEOUT_SECONDS, DbConnection, connect
 from cluster_manager.front import FrontSettings, render_front_config
 from cluster_manager.options import format_env_file
 from cluster_manager.settings import Settings
 
 from tools import pki
 from tools.ports import free_port, wait_for_port
+from tools.processes import stop_all
 
 CONNECTOR_DOMAIN = "cc.mcm.test"
 MANAGEMENT_DOMAIN = "cm.mcm.test"
 APPS = ("management", "connector", "tunnel")
 """The gunicorn apps and the tunnel process, each started with `serve <name>`."""
+
+T = TypeVar("T")
 
 
 class Stack:
@@ -165,7 +172,7 @@ class Stack:
     def start(self) -> Stack:
         """Migrate, then start both apps and the front; wait until all are ready."""
         self.write_files()
-        self.cli("migrate")
+        self.in_database(migrate, statement_timeout=None)
         for app in self.apps:
             self.start_app(app)
         if "connector" in self.apps:
@@ -200,19 +207,25 @@ class Stack:
         self._spawn("haproxy", ["haproxy", "-W", "-db", "-f", str(self.front_config)])
         wait_for_port(self.health_port)
 
+    def restart_front(self) -> None:
+        """Replace the front by a new one, logging to a new file; the apps keep running.
+
+        Nothing of the old front survives (its rate-limit counts, what it knew of the apps),
+        so a test gets what a new stack would give it without the apps' start, which is what
+        a new stack costs. The old log is kept beside the new one.
+        """
+        self.stop_process("haproxy")
+        log = self.logs_dir / "haproxy.log"
+        log.rename(log.with_name(f"haproxy-{time.monotonic_ns()}.log"))
+        self.start_front()
+
     def reload_front(self) -> None:
         """Reload the front's configuration and certificates without dropping connections."""
         self._processes["haproxy"].send_signal(signal.SIGUSR2)
 
     def stop_process(self, name: str) -> None:
         """Stop one process gracefully (SIGTERM), then wait for it."""
-        process = self._processes.pop(name)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_all([self._processes.pop(name)])
 
     def kill_process(self, name: str) -> None:
         """Kill one process at once (SIGKILL: a crash, nothing cleaned up), then wait for it."""
@@ -221,9 +234,10 @@ class Stack:
         process.wait()
 
     def stop(self) -> None:
-        """Stop everything that is still running."""
-        for name in list(self._processes):
-            self.stop_process(name)
+        """Stop everything that is still running, all at once."""
+        processes = list(self._processes.values())
+        self._processes.clear()
+        stop_all(processes)
 
     def wait_ready(self, app: str, timeout: float = 30.0) -> None:
         """Block until the front reports the app (or the forwarder) alive."""
@@ -266,24 +280,49 @@ class Stack:
             raise RuntimeError(f"cli {args} failed ({result.returncode}): {result.stderr}")
         return result
 
-    def mint_token(self, cluster: str, *extra: str) -> str:
-        """A join token for `cluster`, minted through the CLI as an operator would."""
-        import json
+    # The helpers below call the domain layer the CLI and the API call, in this process: a CLI
+    # run starts an interpreter (half a second or more on a busy machine), which tests that
+    # mint a token per case would pay hundreds of times. Tests of the CLI itself use `cli`.
 
-        result = self.cli("create-join-token", cluster, "--json", *extra)
-        return json.loads(result.stdout)["token"]
+    def in_database(
+        self,
+        work: Callable[[DbConnection], T],
+        *,
+        statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+    ) -> T:
+        """Run `work` on a connection of this stack's database, as a CLI command does."""
+        with connect(self.database_url, statement_timeout=statement_timeout) as conn:
+            return work(conn)
+
+    def mint_token(self, cluster: str, *, expires_in: float | None = None) -> str:
+        """A join token for `cluster`, minted as the operator's CLI mints it."""
+        settings = Settings.from_env(self.env)
+        expires_at = (
+            None if expires_in is None else datetime.now(UTC) + timedelta(seconds=expires_in)
+        )
+        return self.in_database(
+            lambda conn: service.create_join_token(conn, settings, cluster, expires_at=expires_at)
+        ).token
+
+    def create_api_token(self, name: str) -> str:
+        """A new admin API token called `name`, minted as the operator's CLI mints it."""
+        return self.in_database(lambda conn: service.create_api_token(conn, name))
+
+    def remove_cluster(self, name: str) -> None:
+        """Forget an enrolled cluster, as the operator's CLI does."""
+        self.in_database(lambda conn: service.remove_cluster(conn, name))
 
     def management_session(self, token: str | None = None) -> requests.Session:
-        """An HTTP session to the management API, authenticated by an API token."""
+        """An HTTP session to the management API, authenticated by an API token.
+
+        Without `token`, a new admin token is minted for it.
+        """
         session = requests.Session()
         # Otherwise REQUESTS_CA_BUNDLE from the environment overrides `verify` (requests #3829).
         session.trust_env = False
         session.verify = self.management_ca
         if token is None:
-            import json
-
-            name = f"tests-{time.monotonic_ns()}"
-            token = json.loads(self.cli("create-api-token", name, "--json").stdout)["token"]
+            token = self.create_api_token(f"tests-{time.monotonic_ns()}")
         session.headers["Authorization"] = f"Bearer {token}"
         return session
 

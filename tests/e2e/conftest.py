@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.deployment import Deployment, ProvidedDatabase, traefik_binary
-from tests.unit.builders import SigningCA, pod_host_names
+from tests.unit.builders import SigningCA, pod_host_names, private_keys_parsed_once
 from tools.postgres import PostgresServer
 
 _deployments = itertools.count(7)
@@ -21,6 +21,12 @@ _deployments = itertools.count(7)
 @pytest.fixture(scope="session", autouse=True)
 def _pods_resolve_their_own_host_names() -> Iterator[None]:
     with pod_host_names():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_keys_parsed_once() -> Iterator[None]:
+    with private_keys_parsed_once():
         yield
 
 

@@ -49,7 +49,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -84,6 +83,7 @@ from tests.unit.builders import (
 )
 from tools.ports import free_port, wait_for_port
 from tools.postgres import PostgresServer
+from tools.processes import stop_all
 from workload import format_env_file, parse_env_file
 
 MANAGEMENT_DOMAIN = "cm.e2e.test"
@@ -545,10 +545,10 @@ class Unit:
         )
 
     def stop(self) -> None:
-        """Stop every service (SIGTERM to its process group, then SIGKILL)."""
-        for name in reversed(list(self._processes)):
-            process = self._processes.pop(name)
-            _terminate(process)
+        """Stop every service at once (SIGTERM to its process group, then SIGKILL)."""
+        processes = list(self._processes.values())
+        self._processes.clear()
+        stop_all(processes, timeout=10)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -590,18 +590,6 @@ def _start_order(services: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for name in sorted(services):
         visit(name)
     return ordered
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 # -- layer 3: Traefik ------------------------------------------------------------------------
@@ -688,7 +676,7 @@ class Traefik:
     def stop(self) -> None:
         """Stop Traefik."""
         if self._process is not None:
-            _terminate(self._process)
+            stop_all([self._process], timeout=10)
             self._process = None
 
 

@@ -193,4 +193,4 @@ def test_a_join_body_never_breaks_the_connector_and_a_refusal_changes_nothing(
     if response.status >= 400:
         assert database_state(deployment) == before, response.text
     else:
-        deployment.cli("remove-cluster", str(body["cluster_name"]))
+        deployment.remove_cluster(str(body["cluster_name"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -72,13 +73,32 @@ class LocalRun:
         return response.json()["metadata"]
 
 
-@pytest.fixture
-def local_run(tmp_path: Path) -> Iterator[LocalRun]:
-    run = LocalRun(tmp_path / "state")
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
+    run = LocalRun(tmp_path_factory.mktemp("local") / "state")
     yield run
     if run.process is not None and run.process.poll() is None:
         run.process.kill()
         run.process.wait()
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstRun:
+    """What the first run in a new state directory announced, listed and printed on Ctrl-C."""
+
+    announcement: str
+    clusters: list[dict]
+    exit_code: int
+    output: str
+
+
+@pytest.fixture(scope="module")
+def first_run(local_run: LocalRun) -> FirstRun:
+    """The first run, shared: the second-run test starts from the state it left."""
+    announcement = local_run.start()
+    clusters = _wait_for_online(local_run, _api_token(announcement), 2)
+    exit_code = local_run.interrupt()
+    return FirstRun(announcement, clusters, exit_code, local_run.text())
 
 
 def _api_token(announcement: str) -> str:
@@ -106,24 +126,18 @@ def _wait_for_online(run: LocalRun, token: str, count: int) -> list[dict]:
     raise AssertionError(f"fleet not online: {json.dumps(clusters)[:500]}")
 
 
-def test_local_run_serves_a_heartbeating_fleet_and_stops_on_ctrl_c(local_run: LocalRun) -> None:
-    announcement = local_run.start()
-
-    clusters = _wait_for_online(local_run, _api_token(announcement), 2)
-    exit_code = local_run.interrupt()
-
-    assert [c["name"] for c in clusters] == ["mc-01", "mc-02"]
-    assert [c["tunnel_registered"] for c in clusters] == [True, False]
-    assert "mc-01 also hold a reverse tunnel" in announcement
-    assert exit_code == 0
-    assert "stopped; data kept in" in local_run.text()
+def test_local_run_serves_a_heartbeating_fleet_and_stops_on_ctrl_c(first_run: FirstRun) -> None:
+    assert [c["name"] for c in first_run.clusters] == ["mc-01", "mc-02"]
+    assert [c["tunnel_registered"] for c in first_run.clusters] == [True, False]
+    assert "mc-01 also hold a reverse tunnel" in first_run.announcement
+    assert first_run.exit_code == 0
+    assert "stopped; data kept in" in first_run.output
 
 
-def test_second_local_run_reuses_the_data_and_the_clusters(local_run: LocalRun) -> None:
-    first = local_run.start()
-    token = _api_token(first)
-    _wait_for_online(local_run, token, 2)
-    local_run.interrupt()
+def test_second_local_run_reuses_the_data_and_the_clusters(
+    local_run: LocalRun, first_run: FirstRun
+) -> None:
+    token = _api_token(first_run.announcement)
 
     second = local_run.start()
     clusters = _wait_for_online(local_run, token, 2)

@@ -11,12 +11,18 @@ import pytest
 from ops import testing
 
 from charm import ClusterManagerCharm
-from tests.unit.builders import SigningCA, make_context, pod_host_names
+from tests.unit.builders import SigningCA, make_context, pod_host_names, private_keys_parsed_once
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _pods_resolve_their_own_host_names() -> Iterator[None]:
     with pod_host_names():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_keys_parsed_once() -> Iterator[None]:
+    with private_keys_parsed_once():
         yield
 
 

@@ -181,7 +181,7 @@ def test_heartbeat_presenting_the_connector_certificate_is_forbidden(stack: Stac
 def test_heartbeat_from_removed_cluster_is_forbidden(stack: Stack) -> None:
     client = _enrolled(stack, "hb-removed")
     assert client.heartbeat(HEARTBEAT).ok
-    stack.cli("remove-cluster", "hb-removed")
+    stack.remove_cluster("hb-removed")
 
     response = client.heartbeat(HEARTBEAT)
 

@@ -97,7 +97,7 @@ def test_join_with_wrong_secret_is_forbidden(stack: Stack) -> None:
 
 
 def test_join_with_expired_token_is_forbidden(stack: Stack) -> None:
-    token = stack.mint_token("join-expired", "--expires-in", "1")
+    token = stack.mint_token("join-expired", expires_in=1)
     time.sleep(1.5)
 
     response = _client(stack, token).join()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.support.recovery import wait_until_settled
 from tools.microcloud import MicroCloudClient
 from tools.postgres import PostgresServer
 from tools.stack import Stack
@@ -18,9 +19,9 @@ from tools.stack import Stack
 BEAT = {"cpu_load_1": "0.5", "member_statuses": [{"status": "Online", "count": 1}]}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server this test may stop and start."""
+    """A PostgreSQL server these tests may stop and start."""
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="mcm-outage-")), durable=True)
     server.init()
     server.start()
@@ -33,17 +34,41 @@ def own_postgres() -> Iterator[PostgresServer]:
 UI_LOGIN = {"MCM_OIDC_ISSUER": "https://idp.invalid", "MCM_OIDC_CLIENT_ID": "cluster-manager"}
 
 
-@pytest.fixture
-def outage_stack(own_postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def outage_apps(
+    own_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     url = own_postgres.create_database("outage")
-    with Stack(tmp_path, url, env=UI_LOGIN) as running:
+    with Stack(tmp_path_factory.mktemp("outage"), url, env=UI_LOGIN) as running:
         yield running
 
 
-def _stored_memory_usage(stack: Stack) -> dict[str, int]:
+@pytest.fixture
+def outage_stack(own_postgres: PostgresServer, outage_apps: Stack) -> Stack:
+    """The module's stack, its database running and every app ready again after the last test.
+
+    The tests' clusters have names of their own.
+    """
+    if not _accepts_connections(own_postgres):  # a failed test may have left it stopped
+        own_postgres.start()
+    wait_until_settled(outage_apps)
+    return outage_apps
+
+
+def _accepts_connections(server: PostgresServer) -> bool:
+    try:
+        psycopg.connect(server.admin_url, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def _stored_memory_usage(stack: Stack, names: Iterable[str]) -> dict[str, int]:
     with psycopg.connect(stack.database_url) as conn:
         rows = conn.execute(
             "SELECT name, memory_usage FROM cluster_details JOIN clusters ON id = cluster_id"
+            " WHERE name = ANY(%s)",
+            (list(names),),
         ).fetchall()
     return dict(rows)
 
@@ -84,7 +109,7 @@ def test_every_acknowledged_heartbeat_survives_a_postgres_crash(
     own_postgres.start()
 
     assert acknowledged == dict.fromkeys(clients, 5)
-    assert _stored_memory_usage(outage_stack) == acknowledged
+    assert _stored_memory_usage(outage_stack, clients) == acknowledged
 
 
 def test_join_during_outage_is_503_and_the_token_still_works_afterwards(

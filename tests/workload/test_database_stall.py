@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from tests.support import raw_tls
+from tests.support.recovery import wait_until_settled
 from tools.microcloud import MicroCloudClient
 from tools.postgres import PostgresServer
 from tools.stack import CONNECTOR_DOMAIN, Stack
@@ -79,21 +80,8 @@ def clusters(stall_stack: Stack) -> dict[str, MicroCloudClient]:
 
 @pytest.fixture(autouse=True)
 def settled(stall_stack: Stack, clusters: dict[str, MicroCloudClient]) -> None:
-    """Every test starts with the database answering and every app ready again.
-
-    Each worker process learns by itself that the database answers again, so one success
-    does not say that every worker has: wait for several in a row.
-    """
-    deadline = time.monotonic() + 30
-    in_a_row = 0
-    while in_a_row < 5:
-        ready = [_health(stall_stack, f"ready/{app}").status_code for app in _APPS]
-        if ready == [200, 200] and clusters["steady"].heartbeat(BEAT).ok:
-            in_a_row += 1
-            continue
-        in_a_row = 0
-        assert time.monotonic() < deadline, f"the stack did not recover: {ready}"
-        time.sleep(0.2)
+    """Every test starts with the database answering and every app ready again."""
+    wait_until_settled(stall_stack, also=lambda: clusters["steady"].heartbeat(BEAT).ok)
 
 
 _APPS = ("connector", "management")

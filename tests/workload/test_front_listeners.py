@@ -121,7 +121,7 @@ def test_a_renewed_certificate_is_served_after_a_reload(renewing: Stack) -> None
 def test_a_request_in_flight_during_a_reload_is_answered(renewing: Stack) -> None:
     context = raw_tls.tls_context(renewing.management_identity.cert_pem)
     body = b'{"cluster_name": "in-flight", "description": ""}'
-    token = json.loads(renewing.cli("create-api-token", "reload", "--json").stdout)["token"]
+    token = renewing.create_api_token("reload")
     with (
         socket.create_connection(("127.0.0.1", renewing.management_port), timeout=10) as sock,
         context.wrap_socket(sock, server_hostname=MANAGEMENT_DOMAIN) as tls,

@@ -132,7 +132,7 @@ def test_a_heartbeat_never_prunes() -> None:
 def test_removing_a_cluster_removes_its_history(stack: Stack) -> None:
     enroll(stack, "history-removed", KNOWN_HEARTBEAT)
 
-    stack.cli("remove-cluster", "history-removed")
+    stack.remove_cluster("history-removed")
 
     with psycopg.connect(stack.database_url) as conn:
         orphans = conn.execute(

@@ -49,7 +49,7 @@ def test_valid_api_token_is_admitted(management_api: ValidatedSession, stack: St
 
 
 def test_whoami_names_the_api_token(stack: Stack) -> None:
-    token = stack.cli("create-api-token", "whoami-bot").stdout.strip()
+    token = stack.create_api_token("whoami-bot")
 
     response = _with_token(stack, token).get(f"{stack.management_url}/1.0")
 
@@ -86,7 +86,7 @@ def test_openapi_document_is_served_without_credentials(
 
 
 def test_api_token_use_is_recorded(stack: Stack) -> None:
-    token = stack.cli("create-api-token", "used-bot").stdout.strip()
+    token = stack.create_api_token("used-bot")
 
     _with_token(stack, token).get(f"{stack.management_url}/1.0")
 

@@ -1,16 +1,16 @@
 """Rate limits are the unit's, counted by the front (design D8), not by each worker process.
 
 Every stack here runs three workers per app, so a limit that held per process would admit
-three times as much. Each test gets a stack of its own: the budgets are per client address and
-every test's requests come from 127.0.0.1.
+three times as much. Each test gets a front of its own: the budgets are per client address,
+every test's requests come from 127.0.0.1, and the front keeps every count in its memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,16 +25,29 @@ LIMIT = 5
 """Requests per minute per key, for both listeners."""
 
 
-@pytest.fixture
-def limited_stack(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
-    url = postgres.create_database(f"limits_{time.monotonic_ns()}")
+@pytest.fixture(scope="module")
+def apps(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    url = postgres.create_database("rate_limits")
     env = {
         "MCM_RATE_LIMIT_CONNECTOR": f"{LIMIT}/minute",
         "MCM_RATE_LIMIT_MANAGEMENT": f"{LIMIT}/minute",
         "MCM_WORKERS": "3",
     }
-    with Stack(tmp_path, url, env=env) as running:
+    with Stack(tmp_path_factory.mktemp("limits"), url, env=env) as running:
         yield running
+
+
+@pytest.fixture
+def limited_stack(apps: Stack) -> Stack:
+    """The module's apps behind a new front: no count of an earlier test survives it.
+
+    The tests' clusters have names of their own.
+    """
+    apps.restart_front()
+    return apps
+
+
+_strangers = itertools.count(1)
 
 
 def _enrolled(stack: Stack, name: str) -> MicroCloudClient:
@@ -44,9 +57,11 @@ def _enrolled(stack: Stack, name: str) -> MicroCloudClient:
     return client
 
 
-def _stranger(stack: Stack, number: int) -> MicroCloudClient:
+def _stranger(stack: Stack) -> MicroCloudClient:
     """A caller with a fresh certificate of its own that no cluster enrolled."""
-    client = MicroCloudClient(stack.mint_token(f"stranger-{number}"), resolve=stack.resolve)
+    client = MicroCloudClient(
+        stack.mint_token(f"stranger-{next(_strangers)}"), resolve=stack.resolve
+    )
     client.probe_every_request = False
     return client
 
@@ -76,7 +91,7 @@ def test_a_refusal_over_the_limit_is_an_envelope_with_retry_after(limited_stack:
 
 
 def test_fresh_certificates_from_one_address_buy_no_fresh_budget(limited_stack: Stack) -> None:
-    strangers = [_stranger(limited_stack, number) for number in range(LIMIT + 4)]
+    strangers = [_stranger(limited_stack) for _ in range(LIMIT + 4)]
 
     statuses = [stranger.heartbeat(KNOWN_HEARTBEAT).status for stranger in strangers]
 
@@ -88,7 +103,7 @@ def test_an_enrolled_cluster_keeps_its_budget_while_strangers_spend_the_address(
 ) -> None:
     client = _enrolled(limited_stack, "rl-neighbour")
     assert client.heartbeat(KNOWN_HEARTBEAT).ok
-    strangers = [_stranger(limited_stack, number) for number in range(LIMIT + 2)]
+    strangers = [_stranger(limited_stack) for _ in range(LIMIT + 2)]
     assert [s.heartbeat(KNOWN_HEARTBEAT).status for s in strangers][-1] == 429
 
     response = client.heartbeat(KNOWN_HEARTBEAT)
