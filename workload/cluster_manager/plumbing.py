@@ -36,6 +36,7 @@ from werkzeug.exceptions import HTTPException
 from .db.pool import Database, DatabaseUnavailable
 from .envelope import APIError, BadRequest, error, sync
 from .front.config import CLIENT_ADDRESS_HEADER
+from .memory import release_free_memory
 from .metrics import install_request_metrics, metrics_response
 from .settings import Settings
 
@@ -74,6 +75,7 @@ def create_app(
         "db": db or Database(settings.database_url, max_size=settings.db_pool_size),
     }
     app.before_request(_refuse_nul_in_url)
+    app.after_request(_release_memory_after_large_answers)
     app.register_blueprint(_health)
     if serve_metrics:
         app.register_blueprint(_metrics)
@@ -85,6 +87,17 @@ def create_app(
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+LARGE_ANSWER_BYTES = 1024 * 1024
+"""An answer this large (a listing of thousands of clusters) was built from many times its size
+in Python objects: once it is sent, that memory goes back to the system."""
+
+
+def _release_memory_after_large_answers(response: Response) -> Response:
+    if (response.content_length or 0) >= LARGE_ANSWER_BYTES:
+        response.call_on_close(release_free_memory)
+    return response
 
 
 def settings() -> Settings:

@@ -16,33 +16,18 @@ a whole heartbeat interval's worth of them waits, as each series has one sample 
 from __future__ import annotations
 
 import collections
-import ctypes
-import ctypes.util
 import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import Callable
 
+from ..memory import release_free_memory
 from . import counters
 from .exposition import MemberEncoder, MetricsTextError
 from .sender import Sender, compress
 from .wire import Heartbeat
 
 logger = logging.getLogger(__name__)
-
-
-def _libc_trim() -> Callable[[], object]:
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return lambda: None
-    return lambda: trim(0)
-
-
-_release_free_memory = _libc_trim()
-"""Give the memory freed after a burst back to the system (glibc keeps it otherwise): a
-member's text and its encoding are megabytes that the next heartbeat would not reuse in place."""
 
 
 def job_label(cluster: str) -> str:
@@ -180,7 +165,7 @@ class Forwarder:
                 self._ship(pending)
                 pending = _Request()
             if self._beats.empty():
-                _release_free_memory()
+                release_free_memory()  # the text and its encoding were megabytes
 
     def _encode(self, beat: Heartbeat, pending: _Request) -> _Request:
         for member in beat.members:
