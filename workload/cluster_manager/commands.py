@@ -19,7 +19,8 @@ import psycopg
 from . import service
 from .db.heartbeats import prune_history
 from .db.pool import DatabaseUnavailable, DbConnection, connect
-from .envelope import APIError, rfc3339, utc
+from .envelope import APIError
+from .protocol.envelope import rfc3339, utc
 from .service import ConnectorCertificateError, connection_status, connector_fingerprint
 from .settings import Settings
 

@@ -1,16 +1,14 @@
-"""The LXD response envelope both apps speak (reference §1.0), and the errors that map onto it."""
+"""The LXD envelope as Flask answers (bodies from `protocol.envelope`), and the errors it carries."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 from flask import Response
 
-from .front.config import SECURITY_HEADERS
+from .protocol.envelope import JSON_HEADERS, error_body, sync_body
 
 
 class APIError(Exception):
@@ -51,27 +49,9 @@ class Conflict(APIError):
         super().__init__(409, message)
 
 
-JSON_HEADERS = {"Content-Type": "application/json", **dict(SECURITY_HEADERS)}
-"""The front's own answers carry the same headers, so every envelope reads alike."""
-
-
 def sync(metadata: Any = None, status: int = 200) -> Response:
     """A sync success envelope, keys in LXD's order, body ending in a newline."""
     return Response(sync_body(metadata), status=status, headers=JSON_HEADERS)
-
-
-def sync_body(metadata: Any = None) -> str:
-    """The text of a sync success envelope."""
-    body = {
-        "type": "sync",
-        "status": "Success",
-        "status_code": 200,
-        "operation": "",
-        "error_code": 0,
-        "error": "",
-        "metadata": metadata,
-    }
-    return _dumps(body)
 
 
 def error(status: int, message: str = "", headers: Mapping[str, str] | None = None) -> Response:
@@ -79,38 +59,3 @@ def error(status: int, message: str = "", headers: Mapping[str, str] | None = No
     return Response(
         error_body(status, message), status=status, headers={**JSON_HEADERS, **(headers or {})}
     )
-
-
-def error_body(status: int, message: str = "") -> str:
-    """The text of an error envelope (for servers other than Flask's: the tunnel process)."""
-    body = {
-        "type": "error",
-        "status": "",
-        "status_code": 0,
-        "operation": "",
-        "error_code": status,
-        "error": message or HTTPStatus(status).phrase,
-        "metadata": None,
-    }
-    return _dumps(body)
-
-
-def utc(moment: datetime) -> datetime:
-    """The same instant in UTC, so every timestamp we print ends in `Z`."""
-    return moment.astimezone(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 with fractional seconds and `Z` for UTC, as Go's encoder writes times."""
-    text = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _default(value: object) -> str:
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def _dumps(body: Mapping[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), default=_default) + "\n"

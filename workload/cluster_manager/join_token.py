@@ -13,7 +13,7 @@ import json
 import secrets
 from datetime import datetime
 
-from .envelope import rfc3339
+from .protocol.envelope import rfc3339
 
 
 @dataclasses.dataclass(frozen=True)

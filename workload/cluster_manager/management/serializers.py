@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..envelope import rfc3339, utc
+from ..protocol.envelope import rfc3339, utc
 from ..service import ClusterRow, connection_status
 
 

@@ -10,13 +10,13 @@ CLI turns them into exit code 1. One module per concern:
 - `api_tokens`: admin API tokens (mint, hash, look up)
 - `fleet`: the fleet as the UI shows it (overview, a page of clusters, a cluster's history)
 - `configuration`: the settings an operator may see
-- `connector_certificate`: the connector certificate's fingerprint
 - `names`: the names clusters and tokens may have
 - `tunnel`: requests to a cluster's LXD through its reverse tunnel, from any unit
 """
 
 from __future__ import annotations
 
+from ..connector_certificate import ConnectorCertificateError, connector_fingerprint
 from .api_tokens import API_TOKEN_PREFIX, api_token_hash, create_api_token, identify_api_token
 from .clusters import (
     OFFLINE,
@@ -29,7 +29,6 @@ from .clusters import (
     update_cluster,
 )
 from .configuration import configuration
-from .connector_certificate import ConnectorCertificateError, connector_fingerprint
 from .fleet import (
     SORT_COLUMNS,
     STATUS_FILTERS,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from ..connector_certificate import ConnectorCertificateError, connector_fingerprint
 from ..front.rate_limits import parse_rate_limits
 from ..settings import Settings
-from .connector_certificate import ConnectorCertificateError, connector_fingerprint
 
 API_VERSION = "1.0"
 _NOT_RETURNED = "Never returned by this API: it would disclose a secret."

@@ -6,12 +6,12 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..connector_certificate import ConnectorCertificateError, connector_fingerprint
 from ..db import join_tokens
 from ..db.pool import DbConnection
 from ..envelope import APIError, BadRequest, Conflict, NotFound
 from ..join_token import join_command, new_join_token, token_hash
 from ..settings import Settings
-from .connector_certificate import ConnectorCertificateError, connector_fingerprint
 from .names import require_valid_name
 
 

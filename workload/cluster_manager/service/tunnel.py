@@ -19,6 +19,7 @@ from typing import Any
 
 import urllib3
 
+from ..connector_certificate import connector_fingerprint
 from ..db import tunnels
 from ..db.pool import Database
 from ..db.tunnels import LXDCookie, TunnelRoute
@@ -35,7 +36,6 @@ from ..protocol.tunnel import (
     request_frame,
 )
 from ..settings import Settings
-from .connector_certificate import connector_fingerprint
 
 logger = logging.getLogger(__name__)
 

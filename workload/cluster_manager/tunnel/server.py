@@ -32,6 +32,7 @@ import aiohttp
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from ..client_certificate import certificate_problem, client_fingerprint
+from ..connector_certificate import connector_fingerprint
 from ..db.pool import Database, DatabaseUnavailable, DbConnection
 from ..db.tunnels import (
     Registration,
@@ -40,11 +41,10 @@ from ..db.tunnels import (
     registered_connections,
     unregister,
 )
-from ..envelope import JSON_HEADERS, error_body, sync_body
 from ..front.config import CLIENT_CERT_HEADER, ENROLLED_HEADER
 from ..logs import logging_config
+from ..protocol.envelope import JSON_HEADERS, error_body, sync_body
 from ..protocol.tunnel import FORWARD_PATH, METHODS, SECRET_HEADER, TUNNEL_PATH, lxd_path_problem
-from ..service.connector_certificate import connector_fingerprint
 from ..settings import Settings, SettingsError
 from .holder import Tunnel, TunnelBusy, TunnelClosed, Tunnels, TunnelTimeout
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..client_certificate import fingerprint_of_der, pem_to_der
+from .client_certificate import fingerprint_of_der, pem_to_der
 
 
 class ConnectorCertificateError(Exception):
