@@ -55,11 +55,15 @@ def _http_check(level: str, path: str) -> ops.pebble.CheckDict:
     }
 
 
-def _app_service(name: str, summary: str = "gunicorn on a unix socket") -> ops.pebble.ServiceDict:
+def _app_service(
+    name: str,
+    summary: str = "gunicorn on a unix socket",
+    command: str | None = None,
+) -> ops.pebble.ServiceDict:
     return {
         "override": "replace",
         "summary": f"cluster manager {name} ({summary})",
-        "command": f"python3 -m cluster_manager serve {name}",
+        "command": command or f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
         "after": [FRONT_SERVICE],
         "environment": {"MCM_ENV_FILE": ENV_FILE},
@@ -82,7 +86,7 @@ def build_layer(tunnel: bool) -> ops.pebble.Layer:
     """Return the layer with the services and their alive and ready checks.
 
     Args:
-        tunnel: whether the unit has the tunnel secret, without which `serve tunnel` refuses
+        tunnel: whether the unit has the tunnel secret, without which the tunnel process refuses
             to start: the tunnel service and its checks are planned only then.
     """
     front: ops.pebble.ServiceDict = {
@@ -109,7 +113,9 @@ def build_layer(tunnel: bool) -> ops.pebble.Layer:
     }
     if tunnel:
         services[TUNNEL_SERVICE] = _app_service(
-            TUNNEL_SERVICE, f"asyncio: the clusters' websockets, TLS on {TUNNEL_PORT}"
+            TUNNEL_SERVICE,
+            f"asyncio: the clusters' websockets, TLS on {TUNNEL_PORT}",
+            "python3 -m cluster_manager.tunnel",
         )
         checks["tunnel-alive"] = _http_check("alive", "/health/tunnel")
         checks["tunnel-ready"] = _http_check("ready", "/ready/tunnel")

@@ -196,7 +196,10 @@ class Stack:
 
     def start_app(self, app: str) -> None:
         """Start one gunicorn app (or the tunnel process) on its socket."""
-        self._spawn(app, [sys.executable, "-m", "cluster_manager", "serve", app])
+        module = (
+            ["cluster_manager.tunnel"] if app == "tunnel" else ["cluster_manager", "serve", app]
+        )
+        self._spawn(app, [sys.executable, "-m", *module])
 
     def start_forwarder(self) -> None:
         """Start the forwarder process, which the connector hands LXD metrics to."""

@@ -40,11 +40,13 @@ def http_check(level: str, path: str) -> dict:
     }
 
 
-def app_service(name: str, summary: str = "gunicorn on a unix socket") -> dict:
+def app_service(
+    name: str, summary: str = "gunicorn on a unix socket", command: str | None = None
+) -> dict:
     return {
         "override": "replace",
         "summary": f"cluster manager {name} ({summary})",
-        "command": f"python3 -m cluster_manager serve {name}",
+        "command": command or f"python3 -m cluster_manager serve {name}",
         "startup": "enabled",
         "after": ["haproxy"],
         "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
@@ -77,7 +79,11 @@ def test_layer_runs_haproxy_both_apps_the_forwarder_and_the_tunnel_with_their_ch
                 "environment": {"MCM_ENV_FILE": "/etc/cluster-manager/cluster-manager.env"},
                 "on-check-failure": {"forwarder-alive": "restart"},
             },
-            "tunnel": app_service("tunnel", "asyncio: the clusters' websockets, TLS on 9445"),
+            "tunnel": app_service(
+                "tunnel",
+                "asyncio: the clusters' websockets, TLS on 9445",
+                "python3 -m cluster_manager.tunnel",
+            ),
         },
         "checks": {
             "haproxy-alive": http_check("alive", "/health/haproxy"),

@@ -133,16 +133,11 @@ def _prune_history(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("app", choices=("management", "connector", "tunnel"))
+    parser.add_argument("app", choices=("management", "connector"))
 
 
-@command("serve", "serve one app (or the tunnel process) on its unix socket", _serve_arguments)
+@command("serve", "serve one app on its unix socket", _serve_arguments)
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    if args.app == "tunnel":
-        from .tunnel.server import serve_tunnel
-
-        serve_tunnel(settings)
-        return
     from .serve import serve
 
     serve(args.app, settings)

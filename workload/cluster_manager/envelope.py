@@ -1,4 +1,4 @@
-"""The LXD envelope as Flask answers (bodies from `protocol.envelope`), and the errors it carries."""
+"""The LXD envelope as Flask answers (bodies: `protocol.envelope`), and the errors it carries."""
 
 from __future__ import annotations
 
