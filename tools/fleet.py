@@ -186,10 +186,6 @@ class Fleet:
         """The clusters that hold a reverse tunnel while they run."""
         return [name for name, cluster in self._clusters.items() if cluster.lxd is not None]
 
-    def tunnel(self, name: str) -> TunnelClient | None:
-        """The reverse tunnel of `name` once it runs, else None."""
-        return self._clusters[name].tunnel
-
     @property
     def status(self) -> dict[str, ClusterStatus]:
         """Per-cluster status."""

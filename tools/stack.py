@@ -32,8 +32,15 @@ from tools.processes import stop_all
 
 CONNECTOR_DOMAIN = "cc.mcm.test"
 MANAGEMENT_DOMAIN = "cm.mcm.test"
+MODULES = {
+    "management": ("cluster_manager", "serve", "management"),
+    "connector": ("cluster_manager", "serve", "connector"),
+    "tunnel": ("cluster_manager.tunnel",),
+    "forwarder": ("cluster_manager.forwarding",),
+}
+"""`python -m` arguments of each workload process, as the charm's Pebble layer runs them."""
 APPS = ("management", "connector", "tunnel")
-"""The gunicorn apps and the tunnel process, each started with `serve <name>`."""
+"""The processes a stack runs by default (the forwarder comes with the connector)."""
 
 T = TypeVar("T")
 
@@ -170,13 +177,13 @@ class Stack:
         )
 
     def start(self) -> Stack:
-        """Migrate, then start both apps and the front; wait until all are ready."""
+        """Migrate, then start the processes and the front; wait until all are ready."""
         self.write_files()
         self.in_database(migrate, statement_timeout=None)
         for app in self.apps:
             self.start_app(app)
         if "connector" in self.apps:
-            self.start_forwarder()
+            self.start_app("forwarder")
         self.start_front()
         for name in self._processes:
             if name != "haproxy":
@@ -195,15 +202,8 @@ class Stack:
         self.stop()
 
     def start_app(self, app: str) -> None:
-        """Start one gunicorn app (or the tunnel process) on its socket."""
-        module = (
-            ["cluster_manager.tunnel"] if app == "tunnel" else ["cluster_manager", "serve", app]
-        )
-        self._spawn(app, [sys.executable, "-m", *module])
-
-    def start_forwarder(self) -> None:
-        """Start the forwarder process, which the connector hands LXD metrics to."""
-        self._spawn("forwarder", [sys.executable, "-m", "cluster_manager.forwarding"])
+        """Start one workload process of `MODULES` (a gunicorn app, the tunnel, the forwarder)."""
+        self._spawn(app, [sys.executable, "-m", *MODULES[app]])
 
     def start_front(self) -> None:
         """Start HAProxy in the foreground as master and worker (as Pebble does)."""

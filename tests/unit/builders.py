@@ -419,6 +419,11 @@ def connector_identity_secret() -> testing.Secret:
     )
 
 
+def tunnel_secrets(state: testing.State) -> list[testing.Secret]:
+    """The tunnel secrets in `state` (the leader creates exactly one)."""
+    return [s for s in state.secrets if s.label == "tunnel-secret"]
+
+
 def tunnel_secret() -> testing.Secret:
     """Return the tunnel secret's app secret, as the leader creates it."""
     return testing.Secret(

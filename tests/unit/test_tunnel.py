@@ -22,16 +22,13 @@ from tests.unit.builders import (
     follower,
     peer_address,
     replace_relation,
+    tunnel_secrets,
     workload_file,
 )
 from tests.unit.conftest import PebbleCalls
 from workload import parse_env_file
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
-
-
-def tunnel_secrets(state: testing.State) -> list[testing.Secret]:
-    return [s for s in state.secrets if s.label == "tunnel-secret"]
 
 
 def shared_secret(state: testing.State) -> str:

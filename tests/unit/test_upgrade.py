@@ -34,6 +34,7 @@ from tests.unit.builders import (
     replace_container,
     replace_relation,
     tunnel_secret,
+    tunnel_secrets,
     workload_file,
 )
 from workload import parse_env_file
@@ -97,10 +98,6 @@ def refreshed(
     if calls is not None:
         calls.calls.clear()
     return before, ctx.run(ctx.on.upgrade_charm(), before.state)
-
-
-def tunnel_secrets(state: testing.State) -> list[testing.Secret]:
-    return [s for s in state.secrets if s.label == "tunnel-secret"]
 
 
 def identity_secret(state: testing.State) -> testing.Secret:

@@ -23,6 +23,7 @@ from tests.unit.builders import (
     workload_file,
 )
 from tests.unit.conftest import PebbleCalls
+from tools.stack import MODULES
 from workload import parse_env_file
 
 ENV_FILE = "/etc/cluster-manager/cluster-manager.env"
@@ -306,3 +307,10 @@ def test_removing_traefik_reloads_the_front_without_proxy_protocol(
     front_config = workload_file(out.get_container("cluster-manager"), FRONT_CONFIG)
     assert "accept-proxy" not in front_config.read_text()
     assert pebble_calls.calls == [("SIGUSR2", ("haproxy",))]
+
+
+def test_the_test_stack_runs_each_process_as_the_layer_does():
+    services = build_layer(tunnel=True).services
+
+    for name, arguments in MODULES.items():
+        assert services[name].command == " ".join(("python3", "-m", *arguments))

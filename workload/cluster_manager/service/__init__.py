@@ -56,7 +56,6 @@ from .tunnel import (
     LXDReply,
     list_instances,
     send_through_tunnel,
-    tunnel_route,
 )
 
 __all__ = [
@@ -96,6 +95,5 @@ __all__ = [
     "require_valid_name",
     "revoke_join_token",
     "send_through_tunnel",
-    "tunnel_route",
     "update_cluster",
 ]

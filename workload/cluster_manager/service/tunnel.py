@@ -19,9 +19,8 @@ from typing import Any
 
 import urllib3
 
-from ..connector_certificate import connector_fingerprint
 from ..db import tunnels
-from ..db.pool import Database
+from ..db.pool import Database, DbConnection
 from ..db.tunnels import LXDCookie, TunnelRoute
 from ..envelope import APIError, BadRequest, NotFound
 from ..protocol.tunnel import (
@@ -36,6 +35,7 @@ from ..protocol.tunnel import (
     request_frame,
 )
 from ..settings import Settings
+from .join_tokens import fingerprint_of_connector
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +50,6 @@ class LXDReply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
-
-
-def tunnel_route(database: Database, cluster: str) -> TunnelRoute:
-    """Where the cluster's tunnel is, or raise NotFound for an unknown cluster."""
-    route = database.run(lambda conn: tunnels.find_route(conn, cluster), idempotent=True)
-    if route is None:
-        raise NotFound(f"remote cluster {cluster} not found")
-    return route
 
 
 def send_through_tunnel(
@@ -89,7 +81,11 @@ def send_through_tunnel(
     problem = lxd_path_problem(path)
     if problem is not None:
         raise BadRequest(problem)
-    route = tunnel_route(database, cluster)
+    route, cookies = database.run(
+        lambda conn: _route_and_cookies(conn, cluster, session), idempotent=True
+    )
+    if route is None:
+        raise NotFound(f"remote cluster {cluster} not found")
     if route.holder is None:
         raise APIError(503, f"remote cluster {cluster} has no active tunnel")
     if not settings.tunnel_secret:
@@ -98,13 +94,8 @@ def send_through_tunnel(
     headers: dict[str, str] = {}
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
-    if session is not None:
-        cookies = database.run(
-            lambda conn: tunnels.session_cookies(conn, session, route.cluster_id),
-            idempotent=True,
-        )
-        if cookies:
-            headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in cookies)
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in cookies)
     frame = request_frame(method, path, headers, body)
     if timeout is not None:
         frame["timeout"] = timeout
@@ -121,11 +112,21 @@ def send_through_tunnel(
     return LXDReply(answer.status, allowed, answer.body)
 
 
+def _route_and_cookies(
+    conn: DbConnection, cluster: str, session: int | None
+) -> tuple[TunnelRoute | None, list[LXDCookie]]:
+    """Where the cluster's tunnel is, and what its LXD gave this browser session, at once."""
+    route = tunnels.find_route(conn, cluster)
+    if route is None or route.holder is None or session is None:
+        return route, []
+    return route, tunnels.session_cookies(conn, session, route.cluster_id)
+
+
 def _forward(
     settings: Settings, cluster: str, route: TunnelRoute, frame: dict[str, Any]
 ) -> TunnelAnswer:
     url = f"https://{route.holder}" + FORWARD_PATH.format(cluster_id=route.cluster_id)
-    pool = _holders(connector_fingerprint(settings.connector_cert_file))
+    pool = _holders(fingerprint_of_connector(settings))
     try:
         response = pool.request(
             "POST",

@@ -46,8 +46,6 @@ class Tunnel:
     _turn: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     _queued: int = 0
     _pending: dict[str, asyncio.Future[Any]] = dataclasses.field(default_factory=dict)
-    unmatched: int = 0
-    """Answers that matched no waiting request (late, or not a frame)."""
     failure: BaseException | None = None
     """Why reading the socket failed (a message over the size limit), once it has."""
 
@@ -93,7 +91,6 @@ class Tunnel:
         key = frame.get("uuid") if isinstance(frame, dict) else None
         waiter = self._pending.get(key) if isinstance(key, str) else None
         if waiter is None or waiter.done():
-            self.unmatched += 1
             logger.info("tunnel of %s: dropped an answer that matches no request", self.cluster)
             return
         waiter.set_result(frame)

@@ -151,9 +151,8 @@ class TunnelProcess:
             return _envelope(405, "", Allow="GET")
         header = request.headers.get(CLIENT_CERT_HEADER)
         fingerprint = client_fingerprint(header)
-        problem = certificate_problem(header)
-        if fingerprint is None or problem is not None:
-            return _envelope(403, problem or "")
+        if fingerprint is None:
+            return _envelope(403)
         settings = self.settings
         socket = web.WebSocketResponse(
             # aiohttp waits half the interval for the pong; microcloudd answers pings only
@@ -174,7 +173,8 @@ class TunnelProcess:
             except DatabaseUnavailable:
                 return _envelope(503, "database unavailable")
             if registration is None:
-                return _envelope(403)
+                # Say why when it is the certificate's dates (the statement checked them).
+                return _envelope(403, certificate_problem(header) or "")
             socket.headers[ENROLLED_HEADER] = "1"
             await socket.prepare(request)
             tunnel = Tunnel(
